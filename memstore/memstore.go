@@ -1,0 +1,167 @@
+// Package memstore is an in-memory apikeys.Store: the embedded default, and
+// the store for users' unit tests. It keeps everything in process memory,
+// so keys are lost on restart and not shared between instances; use
+// redisstore or sqlstore for that.
+//
+// Lookups by id are one map read under a read lock. Each user's ids are
+// kept sorted, so a page of a listing costs O(log n + page). Stored records
+// are never mutated in place: an update swaps in a new record, and reads
+// return copies, so callers can change what they get freely.
+package memstore
+
+import (
+	"bytes"
+	"context"
+	"slices"
+	"sync"
+
+	"github.com/google/uuid"
+	"github.com/keyward/apikeys"
+)
+
+// Store is an in-memory apikeys.Store, safe for concurrent use. The zero
+// value is not usable; call New.
+type Store struct {
+	mu     sync.RWMutex
+	byID   map[uuid.UUID]*apikeys.Record
+	byUser map[string][]uuid.UUID // ascending
+}
+
+var _ apikeys.Store = (*Store)(nil)
+
+// New returns an empty Store.
+func New() *Store {
+	return &Store{
+		byID:   make(map[uuid.UUID]*apikeys.Record),
+		byUser: make(map[string][]uuid.UUID),
+	}
+}
+
+// Len returns the number of stored records.
+func (s *Store) Len() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.byID)
+}
+
+// Create implements apikeys.Store.
+func (s *Store) Create(ctx context.Context, rec apikeys.Record) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	stored := new(apikeys.Record)
+	*stored = clone(&rec)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.byID[rec.ID]; ok {
+		return apikeys.ErrDuplicate
+	}
+	s.byID[rec.ID] = stored
+	ids := s.byUser[rec.UserID]
+	i, _ := slices.BinarySearchFunc(ids, rec.ID, compareID)
+	s.byUser[rec.UserID] = slices.Insert(ids, i, rec.ID)
+	return nil
+}
+
+// Get implements apikeys.Store.
+func (s *Store) Get(ctx context.Context, id uuid.UUID) (apikeys.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return apikeys.Record{}, err
+	}
+	s.mu.RLock()
+	rec, ok := s.byID[id]
+	s.mu.RUnlock()
+	if !ok {
+		return apikeys.Record{}, apikeys.ErrNotFound
+	}
+	return clone(rec), nil
+}
+
+// List implements apikeys.Store.
+func (s *Store) List(ctx context.Context, userID string, q apikeys.ListQuery) ([]apikeys.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	ids := s.byUser[userID]
+	end := len(ids)
+	if q.Before != (uuid.UUID{}) {
+		end, _ = slices.BinarySearchFunc(ids, q.Before, compareID)
+	}
+	start := max(end-q.Limit, 0)
+	out := make([]apikeys.Record, 0, end-start)
+	for i := end - 1; i >= start; i-- {
+		out = append(out, clone(s.byID[ids[i]]))
+	}
+	return out, nil
+}
+
+// Update implements apikeys.Store.
+func (s *Store) Update(ctx context.Context, rec apikeys.Record) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	stored := new(apikeys.Record)
+	*stored = clone(&rec)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur, ok := s.byID[rec.ID]
+	if !ok || cur.UserID != rec.UserID {
+		return apikeys.ErrNotFound
+	}
+	if cur.Version != rec.Version-1 {
+		return apikeys.ErrConflict
+	}
+	s.byID[rec.ID] = stored
+	return nil
+}
+
+// Delete implements apikeys.Store.
+func (s *Store) Delete(ctx context.Context, userID string, id uuid.UUID) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur, ok := s.byID[id]
+	if !ok || cur.UserID != userID {
+		return apikeys.ErrNotFound
+	}
+	delete(s.byID, id)
+	ids := s.byUser[userID]
+	if i, found := slices.BinarySearchFunc(ids, id, compareID); found {
+		ids = slices.Delete(ids, i, i+1)
+	}
+	if len(ids) == 0 {
+		delete(s.byUser, userID)
+	} else {
+		s.byUser[userID] = ids
+	}
+	return nil
+}
+
+func compareID(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) }
+
+// clone copies rec, giving both lists one fresh backing array (one
+// allocation), capped so that appending to one cannot overwrite the other.
+func clone(rec *apikeys.Record) apikeys.Record {
+	c := *rec
+	no, na := len(rec.AllowedOrigins), len(rec.AllowedAssistants)
+	if no+na == 0 {
+		c.AllowedOrigins, c.AllowedAssistants = nil, nil
+		return c
+	}
+	buf := make([]string, no+na)
+	copy(buf, rec.AllowedOrigins)
+	copy(buf[no:], rec.AllowedAssistants)
+	c.AllowedOrigins = buf[:no:no]
+	c.AllowedAssistants = buf[no:]
+	if no == 0 {
+		c.AllowedOrigins = nil
+	}
+	if na == 0 {
+		c.AllowedAssistants = nil
+	}
+	return c
+}

@@ -1,0 +1,279 @@
+package apikeys
+
+import (
+	"net/netip"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/net/idna"
+	"golang.org/x/net/publicsuffix"
+)
+
+// Origin rules
+//
+// An allowed_origins entry is an exact origin, "https://app.example.com",
+// "http://localhost:3000", or a subdomain wildcard, "https://*.example.com",
+// which matches one or more labels under example.com (never example.com
+// itself) with the same scheme and port. Entries are stored in the canonical
+// form browsers use when they send an Origin header (the WHATWG "ASCII
+// serialization of an origin"), so that request-time matching is a byte
+// comparison:
+//
+//   - scheme and host are lower-cased;
+//   - a default port is dropped (":443" on https, ":80" on http), other ports
+//     are kept, written without leading zeros;
+//   - an internationalised host is stored in punycode ("bücher.example"
+//     becomes "xn--bcher-kva.example");
+//   - IPv4 and bracketed IPv6 literals are allowed in exact entries and
+//     written in their shortest form; wildcards need a domain name;
+//   - a trailing dot on the host is refused rather than silently dropped,
+//     since browsers treat "example.com." as a different origin.
+//
+// Refused: "null", "*", schemes other than http and https, a path (even "/"),
+// query, fragment, userinfo, whitespace or control characters, an empty host
+// or label, a port of 0 or above 65535, a "*" anywhere but as the whole first
+// label, and a wildcard directly on a public suffix ("https://*.com",
+// "https://*.co.uk", "https://*.github.io") as golang.org/x/net/publicsuffix
+// knows them.
+
+// MaxOriginLen bounds origins and origin entries, in bytes. Longer request
+// origins are refused before any other work.
+const MaxOriginLen = 2048
+
+// ParseOriginPattern validates an allowed_origins entry, exact or wildcard,
+// and returns its canonical form. The error is a *ValidationError for field
+// "origin"; Manager reports it under the entry's index.
+func ParseOriginPattern(s string) (string, error) {
+	canon, reason := canonicalOrigin(s, true)
+	if reason != "" {
+		return "", &ValidationError{Field: "origin", Reason: reason}
+	}
+	return canon, nil
+}
+
+// IsOrigin reports whether s is an origin exactly as a browser serializes it
+// in an Origin header: canonical, no wildcard. "null" is not.
+func IsOrigin(s string) bool {
+	if len(s) > MaxOriginLen {
+		return false
+	}
+	canon, reason := canonicalOrigin(s, false)
+	return reason == "" && canon == s
+}
+
+// MatchOrigin reports whether the request origin matches the canonical
+// pattern. Matching is byte-exact: a request origin that is not in
+// canonical form never matches. It allocates nothing.
+func MatchOrigin(pattern, origin string) bool {
+	if len(origin) > MaxOriginLen || len(origin) == 0 {
+		return false
+	}
+	star := strings.IndexByte(pattern, '*')
+	if star < 0 {
+		return pattern == origin
+	}
+	// pattern is "<scheme>://*.<domain>[:port]": origin must be
+	// "<scheme>://<labels>.<domain>[:port]" with at least one label.
+	head, tail := pattern[:star], pattern[star+1:] // tail starts with "."
+	if len(origin) <= len(head)+len(tail) || origin[:len(head)] != head || origin[len(origin)-len(tail):] != tail {
+		return false
+	}
+	return validSubdomainLabels(origin[len(head) : len(origin)-len(tail)])
+}
+
+// validSubdomainLabels reports whether s is one or more dot-separated,
+// non-empty, lower-case LDH labels.
+func validSubdomainLabels(s string) bool {
+	labelLen := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '.':
+			if labelLen == 0 || s[i-1] == '-' {
+				return false
+			}
+			labelLen = 0
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+			labelLen++
+		case c == '-':
+			if labelLen == 0 {
+				return false
+			}
+			labelLen++
+		default:
+			return false
+		}
+		if labelLen > 63 {
+			return false
+		}
+	}
+	return labelLen > 0 && s[len(s)-1] != '-'
+}
+
+// canonicalOrigin returns the canonical form of s, or a reason it is refused.
+func canonicalOrigin(s string, allowWildcard bool) (canon, reason string) {
+	switch {
+	case len(s) > MaxOriginLen:
+		return "", "longer than " + strconv.Itoa(MaxOriginLen) + " bytes"
+	case s == "":
+		return "", "empty"
+	case s == "null":
+		return "", `"null" is not an allowed origin`
+	case s == "*":
+		return "", `"*" alone is not allowed; list origins or use "https://*.example.com"`
+	case !utf8.ValidString(s):
+		return "", "not valid UTF-8"
+	}
+	for _, r := range s {
+		if r <= ' ' || r == 0x7f || (r >= 0x80 && r <= 0x9f) || r == 0xa0 || r == 0xfeff || r == 0x2028 || r == 0x2029 {
+			return "", "contains whitespace or control characters"
+		}
+	}
+	i := strings.Index(s, "://")
+	if i <= 0 {
+		return "", `must be "scheme://host[:port]"`
+	}
+	scheme := strings.ToLower(s[:i])
+	if scheme != "http" && scheme != "https" {
+		return "", "scheme must be http or https"
+	}
+	rest := s[i+3:]
+	if j := strings.IndexAny(rest, "/?#@\\"); j >= 0 {
+		switch rest[j] {
+		case '@':
+			return "", "must not contain userinfo"
+		case '?':
+			return "", "must not contain a query"
+		case '#':
+			return "", "must not contain a fragment"
+		default:
+			return "", "must not contain a path"
+		}
+	}
+	host, port, reason := splitHostPort(rest)
+	if reason != "" {
+		return "", reason
+	}
+	wildcard := false
+	if strings.HasPrefix(host, "*.") {
+		if !allowWildcard {
+			return "", "wildcard not allowed here"
+		}
+		wildcard = true
+		host = host[2:]
+	}
+	if strings.Contains(host, "*") {
+		return "", `"*" is only allowed as the whole first label, as in "https://*.example.com"`
+	}
+	host, reason = canonicalHost(host, wildcard)
+	if reason != "" {
+		return "", reason
+	}
+	if wildcard {
+		if ps, _ := publicsuffix.PublicSuffix(host); ps == host {
+			return "", "wildcard directly on a public suffix (" + host + ") is not allowed"
+		}
+		host = "*." + host
+	}
+	if (scheme == "https" && port == 443) || (scheme == "http" && port == 80) {
+		port = 0
+	}
+	canon = scheme + "://" + host
+	if port != 0 {
+		canon += ":" + strconv.Itoa(port)
+	}
+	return canon, ""
+}
+
+// splitHostPort splits "host[:port]" or "[v6][:port]"; port 0 means none.
+func splitHostPort(s string) (host string, port int, reason string) {
+	host = s
+	var ps string
+	hasPort := false
+	if strings.HasPrefix(s, "[") {
+		end := strings.IndexByte(s, ']')
+		if end < 0 {
+			return "", 0, "unclosed IPv6 literal"
+		}
+		host, ps = s[:end+1], s[end+1:]
+		if ps != "" {
+			if ps[0] != ':' {
+				return "", 0, "unexpected characters after IPv6 literal"
+			}
+			ps, hasPort = ps[1:], true
+		}
+	} else if j := strings.LastIndexByte(s, ':'); j >= 0 {
+		host, ps, hasPort = s[:j], s[j+1:], true
+	}
+	if host == "" {
+		return "", 0, "empty host"
+	}
+	if !hasPort {
+		return host, 0, ""
+	}
+	if ps == "" || len(ps) > 5 {
+		return "", 0, "port must be 1 to 65535"
+	}
+	for i := 0; i < len(ps); i++ {
+		if ps[i] < '0' || ps[i] > '9' {
+			return "", 0, "port must be 1 to 65535"
+		}
+	}
+	port, _ = strconv.Atoi(ps)
+	if port < 1 || port > 65535 {
+		return "", 0, "port must be 1 to 65535"
+	}
+	return host, port, ""
+}
+
+// canonicalHost lower-cases host, converts it to punycode and checks its
+// labels, or canonicalises an IP literal.
+func canonicalHost(host string, wildcard bool) (string, string) {
+	if strings.HasPrefix(host, "[") {
+		if wildcard {
+			return "", "wildcard needs a domain name"
+		}
+		a, err := netip.ParseAddr(host[1 : len(host)-1])
+		if err != nil || !a.Is6() || a.Zone() != "" {
+			return "", "invalid IPv6 literal"
+		}
+		return "[" + a.String() + "]", ""
+	}
+	if strings.Contains(host, ":") {
+		return "", "invalid host"
+	}
+	if strings.HasSuffix(host, ".") {
+		return "", "host must not end with a dot"
+	}
+	ascii, err := idna.Lookup.ToASCII(host)
+	if err != nil {
+		return "", "invalid host name"
+	}
+	ascii = strings.ToLower(ascii)
+	if len(ascii) > 253 {
+		return "", "host name longer than 253 characters"
+	}
+	labels := strings.Split(ascii, ".")
+	last := labels[len(labels)-1]
+	if last != "" && strings.Trim(last, "0123456789") == "" {
+		// A numeric last label makes the host an IPv4 address for browsers.
+		a, err := netip.ParseAddr(ascii)
+		if err != nil || !a.Is4() {
+			return "", "invalid IPv4 address"
+		}
+		if wildcard {
+			return "", "wildcard needs a domain name"
+		}
+		return a.String(), ""
+	}
+	for _, l := range labels {
+		if l == "" {
+			return "", "empty label in host"
+		}
+		if !validSubdomainLabels(l) {
+			return "", "host labels must be letters, digits and inner hyphens, at most 63 characters"
+		}
+	}
+	return ascii, ""
+}

@@ -1,0 +1,79 @@
+package apikeys
+
+import (
+	"context"
+
+	"github.com/google/uuid"
+)
+
+// Record is what a Store persists for one key: the key's properties, the
+// digest of its value and a version for optimistic concurrency. The key
+// value itself never reaches a store.
+type Record struct {
+	Key
+
+	// Digest is SHA-256 (or HMAC-SHA-256 with the Manager's pepper) of the
+	// key value. Stores keep it as is and never interpret it.
+	Digest Digest
+
+	// Version is 1 on creation and grows by one with every Update. Stores
+	// use it to refuse writes based on a stale read.
+	Version int64
+}
+
+// ListQuery selects one page of a user's keys, newest first.
+type ListQuery struct {
+	// Before, when not the zero UUID, restricts the page to ids that sort
+	// strictly before it (older keys): it is the previous page's last id.
+	Before uuid.UUID
+	// Limit is the most records to return; always at least 1.
+	Limit int
+}
+
+// Store persists key records. The Manager validates, hashes and decides;
+// a Store only keeps records and answers by id and by user. Every method
+// takes a context first and honours its deadline and cancellation.
+//
+// The contract, which storetest.Run checks for any implementation:
+//
+//   - Records round-trip: every field of Record written by Create or Update
+//     comes back equal from Get and List. Times come back in UTC, equal to at
+//     least microsecond precision (the Manager writes microsecond-truncated
+//     UTC times). Empty and nil slices are interchangeable.
+//   - Results are copies: a caller that mutates a returned Record changes
+//     nothing stored.
+//   - Tenancy: Update and Delete name the user, and a record of another user
+//     is ErrNotFound, never touched. Get is by id alone (the Manager uses it
+//     to authorize a presented key, which names no user, and checks the
+//     owner itself for user reads).
+//   - Ids are UUIDv7 and sort by creation time; List returns a user's records
+//     in descending id order.
+//   - Failures of the backend are returned wrapped (fmt.Errorf("...: %w",
+//     err)) and are never ErrNotFound: the Manager must be able to tell "no
+//     such key" from "store down".
+//   - A store never sees, and so never holds, a key value.
+type Store interface {
+	// Create stores a new record. It returns ErrDuplicate, storing nothing,
+	// when a record with rec.ID exists.
+	Create(ctx context.Context, rec Record) error
+
+	// Get returns the record with the id, or ErrNotFound.
+	Get(ctx context.Context, id uuid.UUID) (Record, error)
+
+	// List returns up to q.Limit records of the user with ids before
+	// q.Before (all, when it is zero), newest first. A user with no
+	// records gets an empty slice and no error. Its cost grows with the
+	// page, not with the number of the user's keys.
+	List(ctx context.Context, userID string, q ListQuery) ([]Record, error)
+
+	// Update replaces the record with rec.ID, which must belong to
+	// rec.UserID and have version rec.Version-1. It returns ErrNotFound
+	// when no such record exists for that user (including a deleted one)
+	// and ErrConflict, writing nothing, when the stored version differs.
+	Update(ctx context.Context, rec Record) error
+
+	// Delete removes the user's record with the id. It returns ErrNotFound
+	// when there is none, so a second delete reports ErrNotFound. Once
+	// Delete returns, Get no longer finds the record.
+	Delete(ctx context.Context, userID string, id uuid.UUID) error
+}

@@ -1,0 +1,612 @@
+// Package storetest is the conformance suite for apikeys.Store
+// implementations. A store package runs it from a test:
+//
+//	func TestConformance(t *testing.T) {
+//		storetest.Run(t, func(t *testing.T) apikeys.Store { return newTestStore(t) })
+//	}
+//
+// Every subtest gets a fresh store from the factory and runs in parallel
+// with the others, so the factory must give each call its own namespace
+// (a table, a key prefix) and register its clean-up with t.Cleanup.
+//
+// The suite uses only the standard testing package, so that store packages
+// can import it without pulling in test dependencies.
+package storetest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/keyward/apikeys"
+)
+
+// Run runs the conformance suite against stores made by newStore.
+func Run(t *testing.T, newStore func(t *testing.T) apikeys.Store) {
+	t.Helper()
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s apikeys.Store)
+	}{
+		{"RoundTripEveryField", testRoundTrip},
+		{"RoundTripEmptyFields", testRoundTripEmpty},
+		{"GetMissing", testGetMissing},
+		{"CreateDuplicate", testCreateDuplicate},
+		{"Update", testUpdate},
+		{"UpdateConflict", testUpdateConflict},
+		{"UpdateMissingOrDeleted", testUpdateMissing},
+		{"Delete", testDelete},
+		{"DeleteTwice", testDeleteTwice},
+		{"Pagination", testPagination},
+		{"ListEmpty", testListEmpty},
+		{"TenantIsolation", testTenantIsolation},
+		{"ReturnsCopies", testReturnsCopies},
+		{"ConcurrentCreates", testConcurrentCreates},
+		{"ConcurrentUpdates", testConcurrentUpdates},
+		{"ConcurrentDeletes", testConcurrentDeletes},
+		{"CanceledContext", testCanceledContext},
+		{"NoKeyValueStored", testNoKeyValue},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tt.fn(t, newStore(t))
+		})
+	}
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+// at is a fixed instant with microsecond precision, the precision every
+// store must keep.
+var at = time.Date(2026, 3, 14, 15, 9, 26, 535897000, time.UTC)
+
+// record returns a new record of user with every field set.
+func record(t *testing.T, user string) apikeys.Record {
+	t.Helper()
+	id, err := uuid.NewV7()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d apikeys.Digest
+	if _, err := rand.Read(d[:]); err != nil {
+		t.Fatal(err)
+	}
+	return apikeys.Record{
+		Key: apikeys.Key{
+			ID:                 id,
+			Type:               apikeys.Public,
+			Name:               "web widget ✓ " + id.String()[:8],
+			AllowedOrigins:     []string{"https://app.example.com", "https://*.example.org:8443"},
+			AllowedAssistants:  []string{"asst_1", "asst:2.b-c"},
+			TransientAssistant: true,
+			UserID:             user,
+			UserEmail:          user + "@example.com",
+			Hint:               "ak_pk_...x9Yz",
+			CreatedAt:          at,
+			UpdatedAt:          at.Add(time.Second),
+			ExpiresAt:          at.Add(90 * 24 * time.Hour),
+			LastUsedAt:         at.Add(time.Minute),
+		},
+		Digest:  d,
+		Version: 1,
+	}
+}
+
+func userName(t *testing.T) string {
+	return "user-" + strings.ReplaceAll(t.Name(), "/", "-") + "-" + uuid.NewString()[:8]
+}
+
+func mustCreate(t *testing.T, s apikeys.Store, rec apikeys.Record) {
+	t.Helper()
+	if err := s.Create(ctx(t), rec); err != nil {
+		t.Fatalf("Create(%s): %v", rec.ID, err)
+	}
+}
+
+func mustGet(t *testing.T, s apikeys.Store, id uuid.UUID) apikeys.Record {
+	t.Helper()
+	rec, err := s.Get(ctx(t), id)
+	if err != nil {
+		t.Fatalf("Get(%s): %v", id, err)
+	}
+	return rec
+}
+
+// diff describes how got differs from want, or returns "".
+func diff(got, want apikeys.Record) string {
+	var d []string
+	add := func(field string, g, w any) { d = append(d, fmt.Sprintf("%s: got %v, want %v", field, g, w)) }
+	if got.ID != want.ID {
+		add("ID", got.ID, want.ID)
+	}
+	if got.Type != want.Type {
+		add("Type", got.Type, want.Type)
+	}
+	if got.Name != want.Name {
+		add("Name", got.Name, want.Name)
+	}
+	if !slices.Equal(got.AllowedOrigins, want.AllowedOrigins) {
+		add("AllowedOrigins", got.AllowedOrigins, want.AllowedOrigins)
+	}
+	if !slices.Equal(got.AllowedAssistants, want.AllowedAssistants) {
+		add("AllowedAssistants", got.AllowedAssistants, want.AllowedAssistants)
+	}
+	if got.TransientAssistant != want.TransientAssistant {
+		add("TransientAssistant", got.TransientAssistant, want.TransientAssistant)
+	}
+	if got.UserID != want.UserID {
+		add("UserID", got.UserID, want.UserID)
+	}
+	if got.UserEmail != want.UserEmail {
+		add("UserEmail", got.UserEmail, want.UserEmail)
+	}
+	if got.Hint != want.Hint {
+		add("Hint", got.Hint, want.Hint)
+	}
+	for _, tt := range []struct {
+		name      string
+		got, want time.Time
+	}{
+		{"CreatedAt", got.CreatedAt, want.CreatedAt},
+		{"UpdatedAt", got.UpdatedAt, want.UpdatedAt},
+		{"ExpiresAt", got.ExpiresAt, want.ExpiresAt},
+		{"LastUsedAt", got.LastUsedAt, want.LastUsedAt},
+	} {
+		if !tt.got.Equal(tt.want) {
+			add(tt.name, tt.got, tt.want)
+		}
+		if !tt.got.IsZero() && tt.got.Location() != time.UTC {
+			add(tt.name+" location", tt.got.Location(), time.UTC)
+		}
+	}
+	if got.Digest != want.Digest {
+		add("Digest", got.Digest, want.Digest)
+	}
+	if got.Version != want.Version {
+		add("Version", got.Version, want.Version)
+	}
+	return strings.Join(d, "; ")
+}
+
+func wantEqual(t *testing.T, op string, got, want apikeys.Record) {
+	t.Helper()
+	if d := diff(got, want); d != "" {
+		t.Errorf("%s: record differs: %s", op, d)
+	}
+}
+
+func testRoundTrip(t *testing.T, s apikeys.Store) {
+	user := userName(t)
+	rec := record(t, user)
+	mustCreate(t, s, rec)
+	wantEqual(t, "Get", mustGet(t, s, rec.ID), rec)
+	list, err := s.List(ctx(t), user, apikeys.ListQuery{Limit: 10})
+	if err != nil {
+		t.Fatalf("List: %v", err)
+	}
+	if len(list) != 1 {
+		t.Fatalf("List: %d records, want 1", len(list))
+	}
+	wantEqual(t, "List", list[0], rec)
+}
+
+func testRoundTripEmpty(t *testing.T, s apikeys.Store) {
+	rec := record(t, userName(t))
+	rec.Type = apikeys.Private
+	rec.AllowedOrigins, rec.AllowedAssistants = []string{}, nil
+	rec.TransientAssistant = false
+	rec.UserEmail = ""
+	rec.ExpiresAt, rec.LastUsedAt = time.Time{}, time.Time{}
+	rec.Name = strings.Repeat("n", apikeys.MaxNameLen)
+	mustCreate(t, s, rec)
+	got := mustGet(t, s, rec.ID)
+	if len(got.AllowedOrigins) != 0 || len(got.AllowedAssistants) != 0 {
+		t.Errorf("lists = %q, %q, want empty", got.AllowedOrigins, got.AllowedAssistants)
+	}
+	got.AllowedOrigins, got.AllowedAssistants = rec.AllowedOrigins, rec.AllowedAssistants
+	wantEqual(t, "Get", got, rec)
+}
+
+func testGetMissing(t *testing.T, s apikeys.Store) {
+	_, err := s.Get(ctx(t), uuid.Must(uuid.NewV7()))
+	if !errors.Is(err, apikeys.ErrNotFound) {
+		t.Fatalf("Get(missing) = %v, want ErrNotFound", err)
+	}
+}
+
+func testCreateDuplicate(t *testing.T, s apikeys.Store) {
+	user := userName(t)
+	rec := record(t, user)
+	mustCreate(t, s, rec)
+	dup := record(t, user)
+	dup.ID = rec.ID
+	dup.Name = "impostor"
+	if err := s.Create(ctx(t), dup); !errors.Is(err, apikeys.ErrDuplicate) {
+		t.Fatalf("Create(duplicate) = %v, want ErrDuplicate", err)
+	}
+	wantEqual(t, "Get after duplicate", mustGet(t, s, rec.ID), rec)
+	list, err := s.List(ctx(t), user, apikeys.ListQuery{Limit: 10})
+	if err != nil || len(list) != 1 {
+		t.Fatalf("List after duplicate = %d records, %v; want 1", len(list), err)
+	}
+}
+
+func testUpdate(t *testing.T, s apikeys.Store) {
+	rec := record(t, userName(t))
+	mustCreate(t, s, rec)
+	up := rec
+	up.Name = "renamed"
+	up.AllowedOrigins = []string{"http://localhost:3000"}
+	up.AllowedAssistants = nil
+	up.TransientAssistant = false
+	up.ExpiresAt = time.Time{}
+	up.LastUsedAt = at.Add(2 * time.Hour)
+	up.UpdatedAt = at.Add(time.Hour)
+	up.Version = 2
+	if err := s.Update(ctx(t), up); err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+	got := mustGet(t, s, rec.ID)
+	if len(got.AllowedAssistants) == 0 {
+		got.AllowedAssistants = nil
+	}
+	wantEqual(t, "Get after Update", got, up)
+}
+
+func testUpdateConflict(t *testing.T, s apikeys.Store) {
+	rec := record(t, userName(t))
+	mustCreate(t, s, rec)
+	for _, v := range []int64{1, 3, 0} {
+		stale := rec
+		stale.Name = "stale"
+		stale.Version = v
+		if err := s.Update(ctx(t), stale); !errors.Is(err, apikeys.ErrConflict) {
+			t.Errorf("Update(version %d over stored 1) = %v, want ErrConflict", v, err)
+		}
+	}
+	wantEqual(t, "Get after conflicts", mustGet(t, s, rec.ID), rec)
+}
+
+func testUpdateMissing(t *testing.T, s apikeys.Store) {
+	user := userName(t)
+	missing := record(t, user)
+	missing.Version = 2
+	if err := s.Update(ctx(t), missing); !errors.Is(err, apikeys.ErrNotFound) {
+		t.Errorf("Update(missing) = %v, want ErrNotFound", err)
+	}
+	rec := record(t, user)
+	mustCreate(t, s, rec)
+	if err := s.Delete(ctx(t), user, rec.ID); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	rec.Version = 2
+	if err := s.Update(ctx(t), rec); !errors.Is(err, apikeys.ErrNotFound) {
+		t.Errorf("Update(deleted) = %v, want ErrNotFound", err)
+	}
+	if _, err := s.Get(ctx(t), rec.ID); !errors.Is(err, apikeys.ErrNotFound) {
+		t.Errorf("Update of a deleted key brought it back: Get = %v", err)
+	}
+	if list, err := s.List(ctx(t), user, apikeys.ListQuery{Limit: 10}); err != nil || len(list) != 0 {
+		t.Errorf("List after Update(deleted) = %d records, %v; want none", len(list), err)
+	}
+}
+
+func testDelete(t *testing.T, s apikeys.Store) {
+	user := userName(t)
+	keep, gone := record(t, user), record(t, user)
+	mustCreate(t, s, keep)
+	mustCreate(t, s, gone)
+	if err := s.Delete(ctx(t), user, gone.ID); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	if _, err := s.Get(ctx(t), gone.ID); !errors.Is(err, apikeys.ErrNotFound) {
+		t.Errorf("Get(deleted) = %v, want ErrNotFound", err)
+	}
+	list, err := s.List(ctx(t), user, apikeys.ListQuery{Limit: 10})
+	if err != nil {
+		t.Fatalf("List: %v", err)
+	}
+	if len(list) != 1 || list[0].ID != keep.ID {
+		t.Errorf("List after Delete = %v, want only %s", ids(list), keep.ID)
+	}
+	wantEqual(t, "Get(kept)", mustGet(t, s, keep.ID), keep)
+}
+
+func testDeleteTwice(t *testing.T, s apikeys.Store) {
+	user := userName(t)
+	rec := record(t, user)
+	mustCreate(t, s, rec)
+	if err := s.Delete(ctx(t), user, rec.ID); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	if err := s.Delete(ctx(t), user, rec.ID); !errors.Is(err, apikeys.ErrNotFound) {
+		t.Fatalf("second Delete = %v, want ErrNotFound", err)
+	}
+	if err := s.Delete(ctx(t), user, uuid.Must(uuid.NewV7())); !errors.Is(err, apikeys.ErrNotFound) {
+		t.Fatalf("Delete(never existed) = %v, want ErrNotFound", err)
+	}
+}
+
+func ids(recs []apikeys.Record) []uuid.UUID {
+	out := make([]uuid.UUID, len(recs))
+	for i, r := range recs {
+		out[i] = r.ID
+	}
+	return out
+}
+
+func testPagination(t *testing.T, s apikeys.Store) {
+	user, other := userName(t), userName(t)
+	var want []uuid.UUID
+	for i := range 23 {
+		rec := record(t, user)
+		mustCreate(t, s, rec)
+		want = append(want, rec.ID)
+		if i%3 == 0 {
+			mustCreate(t, s, record(t, other))
+		}
+	}
+	slices.Reverse(want) // newest first
+	for _, limit := range []int{1, 5, 7, 23, 50} {
+		var got []uuid.UUID
+		var before uuid.UUID
+		for pages := 0; ; pages++ {
+			if pages > len(want)+1 {
+				t.Fatalf("limit %d: pagination does not end", limit)
+			}
+			page, err := s.List(ctx(t), user, apikeys.ListQuery{Before: before, Limit: limit})
+			if err != nil {
+				t.Fatalf("limit %d: List: %v", limit, err)
+			}
+			if len(page) > limit {
+				t.Fatalf("limit %d: page of %d records", limit, len(page))
+			}
+			for _, r := range page {
+				if r.UserID != user {
+					t.Fatalf("limit %d: List(%s) returned a record of %s", limit, user, r.UserID)
+				}
+			}
+			got = append(got, ids(page)...)
+			if len(page) < limit {
+				break
+			}
+			before = page[len(page)-1].ID
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("limit %d: paged ids =\n%v\nwant (newest first, each once)\n%v", limit, got, want)
+		}
+	}
+	// Before is exclusive: the page starts after the cursor.
+	page, err := s.List(ctx(t), user, apikeys.ListQuery{Before: want[4], Limit: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(ids(page), want[5:8]) {
+		t.Errorf("List(before %s) = %v, want %v", want[4], ids(page), want[5:8])
+	}
+}
+
+func testListEmpty(t *testing.T, s apikeys.Store) {
+	list, err := s.List(ctx(t), userName(t), apikeys.ListQuery{Limit: 10})
+	if err != nil || len(list) != 0 {
+		t.Fatalf("List(no keys) = %d records, %v; want none, nil", len(list), err)
+	}
+}
+
+func testTenantIsolation(t *testing.T, s apikeys.Store) {
+	alice, bob := userName(t), userName(t)
+	a, b := record(t, alice), record(t, bob)
+	mustCreate(t, s, a)
+	mustCreate(t, s, b)
+	list, err := s.List(ctx(t), alice, apikeys.ListQuery{Limit: 10})
+	if err != nil || len(list) != 1 || list[0].ID != a.ID {
+		t.Fatalf("List(alice) = %v, %v; want only alice's key", ids(list), err)
+	}
+	steal := b
+	steal.UserID = alice
+	steal.Name = "stolen"
+	steal.Version = 2
+	if err := s.Update(ctx(t), steal); !errors.Is(err, apikeys.ErrNotFound) {
+		t.Errorf("Update(bob's key as alice) = %v, want ErrNotFound", err)
+	}
+	if err := s.Delete(ctx(t), alice, b.ID); !errors.Is(err, apikeys.ErrNotFound) {
+		t.Errorf("Delete(bob's key as alice) = %v, want ErrNotFound", err)
+	}
+	wantEqual(t, "bob's key after alice's attempts", mustGet(t, s, b.ID), b)
+	list, err = s.List(ctx(t), bob, apikeys.ListQuery{Limit: 10})
+	if err != nil || len(list) != 1 || list[0].ID != b.ID {
+		t.Fatalf("List(bob) = %v, %v; want only bob's key", ids(list), err)
+	}
+}
+
+func testReturnsCopies(t *testing.T, s apikeys.Store) {
+	user := userName(t)
+	rec := record(t, user)
+	in := rec
+	in.AllowedOrigins = slices.Clone(rec.AllowedOrigins)
+	in.AllowedAssistants = slices.Clone(rec.AllowedAssistants)
+	mustCreate(t, s, in)
+	in.AllowedOrigins[0] = "https://mutated-input.example"
+	in.AllowedAssistants[0] = "mutated"
+
+	got := mustGet(t, s, rec.ID)
+	got.AllowedOrigins[0] = "https://mutated-get.example"
+	got.AllowedAssistants[0] = "mutated"
+	_ = append(got.AllowedOrigins[:1], "https://appended.example")
+
+	list, err := s.List(ctx(t), user, apikeys.ListQuery{Limit: 1})
+	if err != nil || len(list) != 1 {
+		t.Fatalf("List = %d, %v", len(list), err)
+	}
+	list[0].AllowedOrigins[1] = "https://mutated-list.example"
+	wantEqual(t, "Get after mutating results", mustGet(t, s, rec.ID), rec)
+}
+
+const workers = 8
+
+func testConcurrentCreates(t *testing.T, s apikeys.Store) {
+	user := userName(t)
+	const each = 10
+	var wg sync.WaitGroup
+	errs := make(chan error, workers*each)
+	for range workers {
+		wg.Go(func() {
+			for range each {
+				if err := s.Create(ctx(t), record(t, user)); err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("concurrent Create: %v", err)
+	}
+	list, err := s.List(ctx(t), user, apikeys.ListQuery{Limit: workers*each + 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != workers*each {
+		t.Fatalf("after %d concurrent creates List has %d", workers*each, len(list))
+	}
+	if !slices.IsSortedFunc(list, func(a, b apikeys.Record) int { return strings.Compare(b.ID.String(), a.ID.String()) }) {
+		t.Errorf("List not newest first: %v", ids(list))
+	}
+}
+
+// testConcurrentUpdates races read-modify-write loops on one record: every
+// successful update must survive (the version counts them) and each loser
+// must see ErrConflict, never a silent overwrite.
+func testConcurrentUpdates(t *testing.T, s apikeys.Store) {
+	rec := record(t, userName(t))
+	mustCreate(t, s, rec)
+	const each = 10
+	var ok atomic.Int64
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for done := 0; done < each; {
+				cur, err := s.Get(ctx(t), rec.ID)
+				if err != nil {
+					t.Errorf("Get: %v", err)
+					return
+				}
+				cur.Version++
+				cur.AllowedAssistants = append(cur.AllowedAssistants, fmt.Sprintf("w%d-%d", w, done))
+				switch err := s.Update(ctx(t), cur); {
+				case err == nil:
+					ok.Add(1)
+					done++
+				case errors.Is(err, apikeys.ErrConflict):
+				default:
+					t.Errorf("Update: %v", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	got := mustGet(t, s, rec.ID)
+	if got.Version != 1+ok.Load() {
+		t.Errorf("version %d after %d successful updates, want %d", got.Version, ok.Load(), 1+ok.Load())
+	}
+	if want := len(rec.AllowedAssistants) + workers*each; len(got.AllowedAssistants) != want {
+		t.Errorf("%d assistants after %d appends, want %d: an update was lost", len(got.AllowedAssistants), workers*each, want)
+	}
+}
+
+func testConcurrentDeletes(t *testing.T, s apikeys.Store) {
+	user := userName(t)
+	rec := record(t, user)
+	mustCreate(t, s, rec)
+	var ok, notFound atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			switch err := s.Delete(ctx(t), user, rec.ID); {
+			case err == nil:
+				ok.Add(1)
+			case errors.Is(err, apikeys.ErrNotFound):
+				notFound.Add(1)
+			default:
+				t.Errorf("Delete: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if ok.Load() != 1 || notFound.Load() != workers-1 {
+		t.Errorf("%d concurrent deletes: %d succeeded, %d not found; want 1 and %d", workers, ok.Load(), notFound.Load(), workers-1)
+	}
+}
+
+func testCanceledContext(t *testing.T, s apikeys.Store) {
+	user := userName(t)
+	rec := record(t, user)
+	mustCreate(t, s, rec)
+	c, cancel := context.WithCancel(context.Background())
+	cancel()
+	fresh := record(t, user)
+	ops := map[string]func() error{
+		"Create": func() error { return s.Create(c, fresh) },
+		"Get":    func() error { _, err := s.Get(c, rec.ID); return err },
+		"List":   func() error { _, err := s.List(c, user, apikeys.ListQuery{Limit: 10}); return err },
+		"Update": func() error { up := rec; up.Version = 2; return s.Update(c, up) },
+		"Delete": func() error { return s.Delete(c, user, rec.ID) },
+	}
+	for name, op := range ops {
+		err := op()
+		if err == nil {
+			t.Errorf("%s with a canceled context succeeded", name)
+		} else if errors.Is(err, apikeys.ErrNotFound) {
+			t.Errorf("%s with a canceled context = %v; a store failure must not look like ErrNotFound", name, err)
+		}
+	}
+	wantEqual(t, "Get after canceled writes", mustGet(t, s, rec.ID), rec)
+	if _, err := s.Get(ctx(t), fresh.ID); !errors.Is(err, apikeys.ErrNotFound) {
+		t.Errorf("a Create with a canceled context stored the record (Get = %v)", err)
+	}
+}
+
+// testNoKeyValue creates keys through a Manager and checks that nothing the
+// store returns holds the key value or any 12-character piece of it beyond
+// the public prefix.
+func testNoKeyValue(t *testing.T, s apikeys.Store) {
+	m, err := apikeys.New(s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	user := userName(t)
+	for _, typ := range []apikeys.KeyType{apikeys.Private, apikeys.Public} {
+		nk, err := m.Create(ctx(t), apikeys.CreateParams{Type: typ, Name: "secret check", UserID: user})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := mustGet(t, s, nk.ID)
+		js, err := json.Marshal(rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dump := fmt.Sprintf("%+v %s %x", rec, js, rec.Digest)
+		body := nk.Value[len(m.Prefix())+4:]
+		for i := 0; i+12 <= len(body); i++ {
+			if strings.Contains(dump, body[i:i+12]) {
+				t.Fatalf("the stored record holds %q, a piece of the key value", body[i:i+12])
+			}
+		}
+	}
+}
