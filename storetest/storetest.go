@@ -496,11 +496,16 @@ func testConcurrentUpdates(t *testing.T, s apikeys.Store) {
 	rec := record(t, userName(t))
 	mustCreate(t, s, rec)
 	const each = 10
+	const maxTries = 100 * workers * each // a fair store needs about workers*each
 	var ok atomic.Int64
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
-			for done := 0; done < each; {
+			for done, tries := 0, 0; done < each; tries++ {
+				if tries == maxTries {
+					t.Errorf("worker %d: %d of %d updates done after %d tries: the store makes no progress", w, done, each, tries)
+					return
+				}
 				cur, err := s.Get(ctx(t), rec.ID)
 				if err != nil {
 					t.Errorf("Get: %v", err)

@@ -1,0 +1,103 @@
+package apikeys_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/keyward/apikeys"
+	"github.com/keyward/apikeys/memstore"
+)
+
+func Example() {
+	ctx := context.Background()
+	m, err := apikeys.New(memstore.New(), nil)
+	if err != nil {
+		panic(err)
+	}
+	web, err := m.Create(ctx, apikeys.CreateParams{
+		Type:              apikeys.Public,
+		Name:              "website widget",
+		UserID:            "user-42",
+		AllowedOrigins:    []string{"https://app.example.com"},
+		AllowedAssistants: []string{"asst-support"},
+	})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(web.Value[:6], len(web.Value)) // shown once, never stored
+
+	_, err = m.Authorize(ctx, web.Value, apikeys.Request{Origin: "https://app.example.com", AssistantID: "asst-support"})
+	fmt.Println("from the app:", err)
+	_, err = m.Authorize(ctx, web.Value, apikeys.Request{Origin: "https://evil.example"})
+	fmt.Println("from elsewhere:", errors.Is(err, apikeys.ErrOriginNotAllowed))
+	_, err = m.Authorize(ctx, web.Value, apikeys.Request{Origin: "https://app.example.com", RequirePrivate: true})
+	fmt.Println("on a private endpoint:", errors.Is(err, apikeys.ErrPrivateKeyRequired))
+	// Output:
+	// ak_pk_ 78
+	// from the app: <nil>
+	// from elsewhere: true
+	// on a private endpoint: true
+}
+
+func ExampleManager_Create_validation() {
+	m, _ := apikeys.New(memstore.New(), nil)
+	_, err := m.Create(context.Background(), apikeys.CreateParams{
+		Type:           "admin",
+		Name:           "",
+		UserID:         "user-42",
+		AllowedOrigins: []string{"https://*.com"},
+	})
+	fmt.Println(errors.Is(err, apikeys.ErrInvalid))
+	for _, fe := range apikeys.FieldErrors(err) {
+		fmt.Printf("%s: %s\n", fe.Field, fe.Reason)
+	}
+	// Output:
+	// true
+	// key_type: must be "private" or "public"
+	// name: is required
+	// allowed_origins[0]: wildcard directly on a public suffix (com) is not allowed
+}
+
+func ExampleManager_Update() {
+	ctx := context.Background()
+	m, _ := apikeys.New(memstore.New(), nil)
+	k, _ := m.Create(ctx, apikeys.CreateParams{Type: apikeys.Public, Name: "widget", UserID: "u1"})
+
+	// Only the fields given change; new(v) (Go 1.26) makes the pointers.
+	updated, err := m.Update(ctx, "u1", k.ID, apikeys.Update{
+		Name:           new("widget (staging)"),
+		AllowedOrigins: &[]string{"https://staging.example.com:443"},
+	})
+	fmt.Println(updated.Name, updated.AllowedOrigins, err)
+	// Output: widget (staging) [https://staging.example.com] <nil>
+}
+
+func ExampleManager_Rotate() {
+	ctx := context.Background()
+	m, _ := apikeys.New(memstore.New(), nil)
+	old, _ := m.Create(ctx, apikeys.CreateParams{Type: apikeys.Private, Name: "backend", UserID: "u1"})
+
+	// The old key keeps working for an hour, so deployments can switch over.
+	fresh, err := m.Rotate(ctx, "u1", old.ID, time.Hour)
+	if err != nil {
+		panic(err)
+	}
+	_, errOld := m.Authorize(ctx, old.Value, apikeys.Request{})
+	_, errNew := m.Authorize(ctx, fresh.Value, apikeys.Request{})
+	fmt.Println(errOld, errNew, fresh.Name)
+	// Output: <nil> <nil> backend
+}
+
+func ExampleParseOriginPattern() {
+	for _, s := range []string{"HTTPS://App.Example.com:443", "https://*.example.com", "https://bücher.example", "https://example.com/"} {
+		canon, err := apikeys.ParseOriginPattern(s)
+		fmt.Printf("%q %v\n", canon, err)
+	}
+	// Output:
+	// "https://app.example.com" <nil>
+	// "https://*.example.com" <nil>
+	// "https://xn--bcher-kva.example" <nil>
+	// "" apikeys: invalid origin: must not contain a path
+}
