@@ -737,3 +737,13 @@ func TestFieldErrors(t *testing.T) {
 	assert.Equal(t, ve, got[0])
 	assert.True(t, slices.ContainsFunc(got, func(v *apikeys.ValidationError) bool { return v.Field == "x" }))
 }
+
+func TestContext(t *testing.T) {
+	t.Parallel()
+	_, ok := apikeys.KeyFromContext(t.Context())
+	require.False(t, ok)
+	k := apikeys.Key{ID: uuid.Must(uuid.NewV7()), UserID: "u"}
+	got, ok := apikeys.KeyFromContext(apikeys.NewContext(t.Context(), k))
+	require.True(t, ok)
+	require.Equal(t, k, got)
+}

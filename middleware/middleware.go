@@ -1,0 +1,349 @@
+// Package middleware authenticates net/http requests with API keys and
+// answers CORS for them.
+//
+// A request presents its key as "Authorization: Bearer <key>" or as
+// "X-API-Key: <key>". The query string is never read: URLs end up in logs,
+// browser history and Referer headers. Presenting both headers, either one
+// twice, or another Authorization scheme is a 400.
+//
+// Answers, all JSON in the platform envelope:
+//
+//   - 400: ambiguous or malformed credentials, several Origin headers, or
+//     Config.Resource failed.
+//   - 401: no key (WWW-Authenticate: Bearer realm="..."), or an invalid one:
+//     malformed, unknown, wrong secret, deleted or expired all give the same
+//     bytes (WWW-Authenticate: Bearer realm="...", error="invalid_token").
+//   - 403: the key may not do this; the body names the restriction
+//     ("allowed_origins", "allowed_assistants", "transient_assistant",
+//     "key_type"). A private key sent with an Origin header is refused
+//     unless that origin is in its allowed_origins: private keys do not
+//     belong in browsers.
+//   - 503: the store failed or timed out. Nothing about the key is said and
+//     the error goes to Config.ErrorLog.
+//
+// CORS: a preflight (OPTIONS with Access-Control-Request-Method) is answered
+// 204 without a key, since browsers never send credentials on preflights;
+// it echoes the Origin only when it is a syntactically valid origin, allows
+// the headers Authorization, X-API-Key and Content-Type (plus
+// Config.AllowHeaders) and caches for Config.MaxAge. The real request is
+// where the key's allowed_origins are enforced; only an authorized response
+// carries Access-Control-Allow-Origin, always the request's exact origin,
+// never "*" or "null", and no Access-Control-Allow-Credentials (keys travel
+// in headers, not cookies). Refusals carry no Access-Control-Allow-Origin,
+// so a page on a refused origin cannot read them. Every response from the
+// middleware or the wrapped handler has "Origin" in Vary, added to what the
+// handler sets, never replacing it. Authorized responses get
+// "Cache-Control: no-store" unless the handler sets its own.
+package middleware
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/keyward/apikeys"
+	"github.com/keyward/apikeys/internal/envelope"
+)
+
+// Config configures the middleware. The zero value, and nil, give the
+// documented defaults.
+type Config struct {
+	// Realm names the protection space in WWW-Authenticate. Default "api".
+	// Letters, digits, spaces and "-_.:/" only.
+	Realm string
+
+	// Resource tells the middleware which assistant the request wants and
+	// whether it asks for a transient assistant; only the service knows its
+	// routes and bodies. An error answers 400 with the error's text. A
+	// Resource that reads the body must put it back (see PeekBody). Default:
+	// no assistant, not transient.
+	Resource func(*http.Request) (assistantID string, transient bool, err error)
+
+	// RequirePrivate makes every route behind Handler need a private key.
+	// For single routes use Middleware.RequirePrivate instead.
+	RequirePrivate bool
+
+	// AllowHeaders are request headers allowed on CORS requests besides
+	// Authorization, X-API-Key and Content-Type.
+	AllowHeaders []string
+
+	// AllowMethods are the methods a preflight allows. Default GET, HEAD,
+	// POST, PUT, PATCH, DELETE.
+	AllowMethods []string
+
+	// MaxAge is how long browsers may cache a preflight. Default 10
+	// minutes; at most 2 hours (Chromium's own cap), at least 0.
+	MaxAge time.Duration
+
+	// ErrorLog receives store failures. Default slog.Default(). Key values
+	// are never logged.
+	ErrorLog *slog.Logger
+}
+
+// Middleware authenticates requests; make one with New.
+type Middleware struct {
+	m          *apikeys.Manager
+	resource   func(*http.Request) (string, bool, error)
+	private    bool
+	log        *slog.Logger
+	challenge  string // WWW-Authenticate for a missing key
+	invalid    string // WWW-Authenticate for an invalid key
+	allowHdrs  string
+	allowMeths string
+	maxAge     string
+}
+
+// MaxMaxAge bounds Config.MaxAge.
+const MaxMaxAge = 2 * time.Hour
+
+// New returns a Middleware that authorizes with m. cfg may be nil.
+func New(m *apikeys.Manager, cfg *Config) (*Middleware, error) {
+	if m == nil {
+		return nil, errors.New("middleware: New: nil Manager")
+	}
+	var c Config
+	if cfg != nil {
+		c = *cfg
+	}
+	if c.Realm == "" {
+		c.Realm = "api"
+	}
+	if strings.Trim(c.Realm, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -_.:/") != "" {
+		return nil, errors.New("middleware: New: Realm may hold only letters, digits, spaces and -_.:/")
+	}
+	if c.MaxAge == 0 {
+		c.MaxAge = 10 * time.Minute
+	}
+	if c.MaxAge < 0 || c.MaxAge > MaxMaxAge {
+		return nil, errors.New("middleware: New: MaxAge must be between 0 and 2h")
+	}
+	if len(c.AllowMethods) == 0 {
+		c.AllowMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"}
+	}
+	headers := []string{"Authorization", "X-API-Key", "Content-Type"}
+	for _, h := range append(c.AllowHeaders, c.AllowMethods...) {
+		if h == "" || strings.ContainsAny(h, " ,\t\r\n:") {
+			return nil, errors.New("middleware: New: AllowHeaders and AllowMethods must be single tokens")
+		}
+	}
+	headers = append(headers, c.AllowHeaders...)
+	if c.ErrorLog == nil {
+		c.ErrorLog = slog.Default()
+	}
+	if c.Resource == nil {
+		c.Resource = func(*http.Request) (string, bool, error) { return "", false, nil }
+	}
+	return &Middleware{
+		m:          m,
+		resource:   c.Resource,
+		private:    c.RequirePrivate,
+		log:        c.ErrorLog,
+		challenge:  `Bearer realm="` + c.Realm + `"`,
+		invalid:    `Bearer realm="` + c.Realm + `", error="invalid_token"`,
+		allowHdrs:  strings.Join(headers, ", "),
+		allowMeths: strings.Join(c.AllowMethods, ", "),
+		maxAge:     strconv.Itoa(int(c.MaxAge / time.Second)),
+	}, nil
+}
+
+// Handler authenticates requests to next.
+func (mw *Middleware) Handler(next http.Handler) http.Handler {
+	return mw.handler(next, mw.private)
+}
+
+// RequirePrivate is Handler for a route that needs a private key.
+func (mw *Middleware) RequirePrivate(next http.Handler) http.Handler {
+	return mw.handler(next, true)
+}
+
+// Key returns the key that authorized r. Handlers behind the middleware
+// can rely on it being there.
+func Key(r *http.Request) (apikeys.Key, bool) {
+	return apikeys.KeyFromContext(r.Context())
+}
+
+func (mw *Middleware) handler(next http.Handler, requirePrivate bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w = &varyWriter{ResponseWriter: w}
+		origins := r.Header.Values("Origin")
+		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+			mw.preflight(w, origins)
+			return
+		}
+		w.Header().Add("Vary", "Origin")
+		if len(origins) > 1 {
+			envelope.WriteError(w, http.StatusBadRequest, "more than one Origin header", nil, nil)
+			return
+		}
+		origin := ""
+		if len(origins) == 1 {
+			origin = origins[0]
+		}
+		key, problem := credentials(r)
+		if problem != "" {
+			envelope.WriteError(w, http.StatusBadRequest, problem, nil, nil)
+			return
+		}
+		if key == "" {
+			w.Header().Set("WWW-Authenticate", mw.challenge)
+			envelope.WriteError(w, http.StatusUnauthorized, "an API key is required: send Authorization: Bearer <key> or X-API-Key: <key>", nil, nil)
+			return
+		}
+		assistant, transient, err := mw.resource(r)
+		if err != nil {
+			envelope.WriteError(w, http.StatusBadRequest, err.Error(), nil, nil)
+			return
+		}
+		k, err := mw.m.Authorize(r.Context(), key, apikeys.Request{
+			Origin: origin, AssistantID: assistant, Transient: transient, RequirePrivate: requirePrivate,
+		})
+		if err == nil && k.Type == apikeys.Private && origin != "" && !k.OriginAllowed(origin) {
+			envelope.WriteError(w, http.StatusForbidden, "private keys must not be used from a browser; use a public key", nil,
+				map[string]string{"restriction": "key_type", "key_type": string(apikeys.Private), "required_key_type": string(apikeys.Public)})
+			return
+		}
+		if err != nil {
+			mw.refuse(w, r, err)
+			return
+		}
+		if apikeys.IsOrigin(origin) {
+			w.Header().Set("Access-Control-Allow-Origin", origin)
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r.WithContext(apikeys.NewContext(r.Context(), k)))
+	})
+}
+
+// credentials returns the presented key, or a reason the request's
+// credentials are unusable.
+func credentials(r *http.Request) (key, problem string) {
+	auth, xkey := r.Header.Values("Authorization"), r.Header.Values("X-API-Key")
+	switch {
+	case len(auth) > 1:
+		return "", "more than one Authorization header"
+	case len(xkey) > 1:
+		return "", "more than one X-API-Key header"
+	case len(auth) == 1 && len(xkey) == 1:
+		return "", "send the key in Authorization or X-API-Key, not both"
+	case len(xkey) == 1:
+		key = strings.TrimSpace(xkey[0])
+		if key == "" {
+			return "", "empty X-API-Key header"
+		}
+		return key, ""
+	case len(auth) == 1:
+		scheme, token, _ := strings.Cut(strings.TrimSpace(auth[0]), " ")
+		if !strings.EqualFold(scheme, "Bearer") {
+			return "", "the Authorization scheme must be Bearer"
+		}
+		token = strings.TrimSpace(token)
+		if token == "" || strings.ContainsAny(token, " \t") {
+			return "", "malformed Authorization header: use Bearer <key>"
+		}
+		return token, ""
+	}
+	return "", ""
+}
+
+// refusal describes a 403 for each restriction error.
+var refusals = []struct {
+	err         error
+	restriction string
+}{
+	{apikeys.ErrOriginNotAllowed, "allowed_origins"},
+	{apikeys.ErrAssistantNotAllowed, "allowed_assistants"},
+	{apikeys.ErrTransientNotAllowed, "transient_assistant"},
+}
+
+func (mw *Middleware) refuse(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, apikeys.ErrInvalidKey) {
+		w.Header().Set("WWW-Authenticate", mw.invalid)
+		envelope.WriteError(w, http.StatusUnauthorized, "invalid API key", nil, nil)
+		return
+	}
+	if errors.Is(err, apikeys.ErrPrivateKeyRequired) {
+		envelope.WriteError(w, http.StatusForbidden, "this endpoint requires a private key, but a public key was used", nil,
+			map[string]string{"restriction": "key_type", "key_type": string(apikeys.Public), "required_key_type": string(apikeys.Private)})
+		return
+	}
+	for _, ref := range refusals {
+		if errors.Is(err, ref.err) {
+			msg := strings.TrimPrefix(ref.err.Error(), "apikeys: ")
+			envelope.WriteError(w, http.StatusForbidden, msg, nil, map[string]string{"restriction": ref.restriction})
+			return
+		}
+	}
+	// A store failure, a timeout, or anything unforeseen: never allowed,
+	// and never blamed on the key.
+	mw.log.ErrorContext(r.Context(), "apikeys: cannot authorize request", "method", r.Method, "path", r.URL.Path, "err", err)
+	w.Header().Set("Retry-After", "1")
+	envelope.WriteError(w, http.StatusServiceUnavailable, "the API key could not be checked; try again", nil, nil)
+}
+
+// preflight answers a CORS preflight. It never looks at
+// Access-Control-Request-Headers: the allowed list is fixed, so the cost
+// does not depend on what the request sends.
+func (mw *Middleware) preflight(w http.ResponseWriter, origins []string) {
+	h := w.Header()
+	h.Add("Vary", "Origin")
+	h.Add("Vary", "Access-Control-Request-Method")
+	h.Add("Vary", "Access-Control-Request-Headers")
+	if len(origins) == 1 && apikeys.IsOrigin(origins[0]) {
+		h.Set("Access-Control-Allow-Origin", origins[0])
+		h.Set("Access-Control-Allow-Methods", mw.allowMeths)
+		h.Set("Access-Control-Allow-Headers", mw.allowHdrs)
+		h.Set("Access-Control-Max-Age", mw.maxAge)
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// varyWriter makes sure "Origin" is in the Vary header when the response is
+// written, even if the handler replaced Vary with its own values.
+type varyWriter struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (w *varyWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.wrote = true
+		h := w.Header()
+		if !hasToken(h.Values("Vary"), "Origin") {
+			h.Add("Vary", "Origin")
+		}
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *varyWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *varyWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Flush passes flushes through for streaming handlers.
+func (w *varyWriter) Flush() {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+func hasToken(values []string, token string) bool {
+	for _, v := range values {
+		for t := range strings.SplitSeq(v, ",") {
+			t = strings.TrimSpace(t)
+			if strings.EqualFold(t, token) || t == "*" {
+				return true
+			}
+		}
+	}
+	return false
+}
