@@ -192,6 +192,23 @@ type CreateParams struct {
 // field is reported (errors.Is(err, ErrInvalid); FieldErrors lists them)
 // and nothing is stored.
 func (m *Manager) Create(ctx context.Context, p CreateParams) (NewKey, error) {
+	now := m.now()
+	rec, probs := m.checkCreate(p, now)
+	if len(probs) > 0 {
+		return NewKey{}, probs.err()
+	}
+	rec.CreatedAt, rec.UpdatedAt = now, now
+	return m.insert(ctx, rec)
+}
+
+// ValidateCreate reports what Create would refuse in p, without storing
+// anything. It returns nil when Create would accept p.
+func (m *Manager) ValidateCreate(p CreateParams) error {
+	_, probs := m.checkCreate(p, m.now())
+	return probs.err()
+}
+
+func (m *Manager) checkCreate(p CreateParams, now time.Time) (Record, problems) {
 	var probs problems
 	if p.Type != Private && p.Type != Public {
 		probs.add("key_type", `must be "private" or "public"`)
@@ -204,13 +221,8 @@ func (m *Manager) Create(ctx context.Context, p CreateParams) (NewKey, error) {
 	rec.AllowedAssistants = m.checkAssistants(&probs, p.AllowedAssistants)
 	rec.UserID = checkUserID(&probs, p.UserID)
 	rec.UserEmail = checkEmail(&probs, p.UserEmail)
-	now := m.now()
 	rec.ExpiresAt = checkExpiry(&probs, p.ExpiresAt, now)
-	if len(probs) > 0 {
-		return NewKey{}, probs.err()
-	}
-	rec.CreatedAt, rec.UpdatedAt = now, now
-	return m.insert(ctx, rec)
+	return rec, probs
 }
 
 // insert gives rec a fresh id and value and stores it.
@@ -335,22 +347,7 @@ type Update struct {
 func (m *Manager) Update(ctx context.Context, userID string, id uuid.UUID, u Update) (Key, error) {
 	// Validate once, before any read, so a bad update reports all its
 	// problems without touching the store.
-	var probs problems
-	var name string
-	var origins, assistants []string
-	var expires time.Time
-	if u.Name != nil {
-		name = m.checkName(&probs, *u.Name)
-	}
-	if u.AllowedOrigins != nil {
-		origins = m.checkOrigins(&probs, *u.AllowedOrigins)
-	}
-	if u.AllowedAssistants != nil {
-		assistants = m.checkAssistants(&probs, *u.AllowedAssistants)
-	}
-	if u.ExpiresAt != nil {
-		expires = checkExpiry(&probs, *u.ExpiresAt, m.now())
-	}
+	name, origins, assistants, expires, probs := m.checkUpdate(u)
 	if len(probs) > 0 {
 		return Key{}, probs.err()
 	}
@@ -371,6 +368,29 @@ func (m *Manager) Update(ctx context.Context, userID string, id uuid.UUID, u Upd
 			rec.ExpiresAt = expires
 		}
 	})
+}
+
+// ValidateUpdate reports what Update would refuse in u, without reading or
+// writing the store.
+func (m *Manager) ValidateUpdate(u Update) error {
+	_, _, _, _, probs := m.checkUpdate(u)
+	return probs.err()
+}
+
+func (m *Manager) checkUpdate(u Update) (name string, origins, assistants []string, expires time.Time, probs problems) {
+	if u.Name != nil {
+		name = m.checkName(&probs, *u.Name)
+	}
+	if u.AllowedOrigins != nil {
+		origins = m.checkOrigins(&probs, *u.AllowedOrigins)
+	}
+	if u.AllowedAssistants != nil {
+		assistants = m.checkAssistants(&probs, *u.AllowedAssistants)
+	}
+	if u.ExpiresAt != nil {
+		expires = checkExpiry(&probs, *u.ExpiresAt, m.now())
+	}
+	return name, origins, assistants, expires, probs
 }
 
 // modify reads the user's record, applies change and writes it back with

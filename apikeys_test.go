@@ -747,3 +747,16 @@ func TestContext(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, k, got)
 }
+
+func TestValidateDryRun(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	require.NoError(t, e.m.ValidateCreate(apikeys.CreateParams{Type: apikeys.Public, Name: "x", UserID: "u"}))
+	err := e.m.ValidateCreate(apikeys.CreateParams{Type: "x", Name: "x", UserID: "u"})
+	require.ErrorIs(t, err, apikeys.ErrInvalid)
+	require.Equal(t, []string{"key_type"}, fields(err))
+	require.NoError(t, e.m.ValidateUpdate(apikeys.Update{Name: new("ok")}))
+	err = e.m.ValidateUpdate(apikeys.Update{Name: new(""), AllowedOrigins: &[]string{"null"}})
+	require.ElementsMatch(t, []string{"name", "allowed_origins[0]"}, fields(err))
+	require.Zero(t, e.store.Len(), "validation stores nothing")
+}
