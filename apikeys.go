@@ -494,10 +494,12 @@ type Request struct {
 // expiry, key type, origin, assistant and transient flag, in that order.
 //
 // On success it returns the key. Otherwise the error is ErrInvalidKey for
-// any malformed, unknown, wrong, deleted or expired key; one of
-// ErrPrivateKeyRequired, ErrOriginNotAllowed, ErrAssistantNotAllowed or
-// ErrTransientNotAllowed for a refusal; or a *StoreError when the store
-// failed, which must be treated as "not allowed".
+// any malformed, unknown, wrong, deleted or expired key (and the Key is
+// zero); one of ErrPrivateKeyRequired, ErrOriginNotAllowed,
+// ErrAssistantNotAllowed or ErrTransientNotAllowed for a valid key that
+// may not make this request (and the Key is that key, for logging and
+// CORS decisions; it must not be treated as authorized); or a *StoreError
+// when the store failed, which must be treated as "not allowed".
 func (m *Manager) Authorize(ctx context.Context, key string, req Request) (Key, error) {
 	parsed, err := parseKey(m.cfg.Prefix, key)
 	if err != nil {
@@ -515,7 +517,7 @@ func (m *Manager) Authorize(ctx context.Context, key string, req Request) (Key, 
 		return Key{}, ErrInvalidKey
 	}
 	if err := check(&rec.Key, &req); err != nil {
-		return Key{}, err
+		return publicKey(rec.Key), err
 	}
 	return publicKey(rec.Key), nil
 }

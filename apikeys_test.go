@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -305,7 +306,7 @@ func TestAuthorize(t *testing.T) {
 				return
 			}
 			require.ErrorIs(t, err, tt.want)
-			require.Zero(t, k.ID, "a refusal returned a key")
+			require.Equal(t, tt.key[len(tt.key)-4:], k.Hint[len(k.Hint)-4:], "a refusal of a valid key names the key")
 		})
 	}
 }
@@ -347,9 +348,12 @@ func TestInvalidKeysIndistinguishable(t *testing.T) {
 		"deleted":      deleted.Value,
 		"expired":      expiring.Value,
 	} {
-		_, err := e.m.Authorize(e.ctx, key, apikeys.Request{})
+		k, err := e.m.Authorize(e.ctx, key, apikeys.Request{})
 		if err != apikeys.ErrInvalidKey { //nolint:errorlint // identity is the point
 			t.Errorf("%s: Authorize = %v, want exactly ErrInvalidKey", name, err)
+		}
+		if !reflect.DeepEqual(k, apikeys.Key{}) {
+			t.Errorf("%s: an invalid key returned key data %+v", name, k)
 		}
 	}
 }

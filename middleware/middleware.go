@@ -29,8 +29,10 @@
 // where the key's allowed_origins are enforced; only an authorized response
 // carries Access-Control-Allow-Origin, always the request's exact origin,
 // never "*" or "null", and no Access-Control-Allow-Credentials (keys travel
-// in headers, not cookies). Refusals carry no Access-Control-Allow-Origin,
-// so a page on a refused origin cannot read them. Every response from the
+// in headers, not cookies). A refusal carries it only when the key allows
+// that origin (a page may read why its assistant was refused); a page on
+// an origin the key does not allow, or presenting an invalid key, cannot
+// read the answer at all. Every response from the
 // middleware or the wrapped handler has "Origin" in Vary, added to what the
 // handler sets, never replacing it. Authorized responses get
 // "Cache-Control: no-store" unless the handler sets its own.
@@ -200,21 +202,35 @@ func (mw *Middleware) handler(next http.Handler, requirePrivate bool) http.Handl
 		k, err := mw.m.Authorize(r.Context(), key, apikeys.Request{
 			Origin: origin, AssistantID: assistant, Transient: transient, RequirePrivate: requirePrivate,
 		})
-		if err == nil && k.Type == apikeys.Private && origin != "" && !k.OriginAllowed(origin) {
+		// A valid private key from a browser (it sent Origin) is refused
+		// unless its allowed_origins lists that origin.
+		if k.Type == apikeys.Private && origin != "" && !k.OriginAllowed(origin) {
 			envelope.WriteError(w, http.StatusForbidden, "private keys must not be used from a browser; use a public key", nil,
 				map[string]string{"restriction": "key_type", "key_type": string(apikeys.Private), "required_key_type": string(apikeys.Public)})
 			return
+		}
+		if err == nil || (!errors.Is(err, apikeys.ErrInvalidKey) && !errors.Is(err, apikeys.ErrOriginNotAllowed) && corsAllowed(&k, origin)) {
+			// Authorized, or refused for another reason than the origin:
+			// a page on an origin the key allows may read the answer.
+			w.Header().Set("Access-Control-Allow-Origin", origin)
 		}
 		if err != nil {
 			mw.refuse(w, r, err)
 			return
 		}
-		if apikeys.IsOrigin(origin) {
-			w.Header().Set("Access-Control-Allow-Origin", origin)
-		}
 		w.Header().Set("Cache-Control", "no-store")
 		next.ServeHTTP(w, r.WithContext(apikeys.NewContext(r.Context(), k)))
 	})
+}
+
+// corsAllowed reports whether a browser on origin may read answers about
+// key k: the origin is well formed and the key allows it, explicitly or,
+// for a public key, by having no origin restriction.
+func corsAllowed(k *apikeys.Key, origin string) bool {
+	if !apikeys.IsOrigin(origin) {
+		return false
+	}
+	return k.OriginAllowed(origin) || (k.Type == apikeys.Public && len(k.AllowedOrigins) == 0)
 }
 
 // credentials returns the presented key, or a reason the request's

@@ -1,0 +1,259 @@
+// Command server is a small voice-agent API protected by apikeys: the REST
+// endpoints for managing keys, a demo endpoint a browser calls with a public
+// key, and a page showing how.
+//
+//	go run ./examples/server                       # in memory, on 127.0.0.1:8080
+//	go run ./examples/server -addr 127.0.0.1:9000 -bootstrap alice,bob
+//	go run ./examples/server -store redis://127.0.0.1:6379/0
+//	go run ./examples/server -store 'postgres://root@127.0.0.1:5432/test?sslmode=disable'
+//	go run ./examples/server -store 'mysql://root@127.0.0.1:3306/test'
+//	go run ./examples/server -store sqlite:/tmp/apikeys.db
+//
+// On start it creates one private key for each -bootstrap user that has no
+// keys yet and prints it once: "bootstrap private key for USER: KEY".
+//
+// Endpoints:
+//
+//	POST/GET /api_keys, GET/PUT/DELETE /api_keys/{id}, POST /api_keys/{id}/rotate
+//	    manage keys (private key required)
+//	POST /call/web  {"assistant_id":"..."} or {"assistant":{...}} (transient)
+//	    start a web call (public or private key); 201 {"call_id":"...","assistant_id":"..."}
+//	GET /  a page that calls /call/web from the browser with a public key
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/keyward/apikeys"
+	"github.com/keyward/apikeys/httpapi"
+	"github.com/keyward/apikeys/middleware"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, nil); err != nil {
+		fmt.Fprintln(os.Stderr, "server:", err)
+		os.Exit(1)
+	}
+}
+
+// run starts the server and serves until ctx is done. ready, when not nil,
+// receives the listening address.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready chan<- string) error {
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
+	storeSpec := fs.String("store", "memory", "memory, redis://..., postgres://..., mysql://... or sqlite:PATH")
+	bootstrap := fs.String("bootstrap", "demo", "comma-separated users that get a private key if they have none")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	store, closeStore, err := openStore(ctx, *storeSpec)
+	if err != nil {
+		return fmt.Errorf("store %q: %w", *storeSpec, err)
+	}
+	defer closeStore()
+	m, err := apikeys.New(store, nil)
+	if err != nil {
+		return err
+	}
+	if err := bootstrapKeys(ctx, m, *bootstrap, stdout); err != nil {
+		return err
+	}
+	h, err := newHandler(m, slog.New(slog.NewTextHandler(stderr, nil)))
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+	fmt.Fprintf(stdout, "listening on http://%s (store: %s)\n", ln.Addr(), *storeSpec)
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	fmt.Fprintln(stdout, "shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// bootstrapKeys gives each named user without keys a private key, printed
+// once.
+func bootstrapKeys(ctx context.Context, m *apikeys.Manager, users string, out io.Writer) error {
+	for _, user := range strings.Split(users, ",") {
+		user = strings.TrimSpace(user)
+		if user == "" {
+			continue
+		}
+		page, err := m.List(ctx, user, apikeys.ListOptions{Limit: 1})
+		if err != nil {
+			return fmt.Errorf("bootstrap %s: %w", user, err)
+		}
+		if len(page.Keys) > 0 {
+			fmt.Fprintf(out, "user %s already has keys; no bootstrap key created\n", user)
+			continue
+		}
+		nk, err := m.Create(ctx, apikeys.CreateParams{Type: apikeys.Private, Name: "bootstrap", UserID: user})
+		if err != nil {
+			return fmt.Errorf("bootstrap %s: %w", user, err)
+		}
+		fmt.Fprintf(out, "bootstrap private key for %s: %s\n", user, nk.Value)
+	}
+	return nil
+}
+
+// maxCallBody bounds /call/web bodies.
+const maxCallBody = 64 << 10
+
+// newHandler mounts the REST handler, the demo endpoint and the page.
+func newHandler(m *apikeys.Manager, log *slog.Logger) (http.Handler, error) {
+	mw, err := middleware.New(m, &middleware.Config{Resource: callResource, ErrorLog: log})
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	api := mw.RequirePrivate(httpapi.New(m, &httpapi.Config{ErrorLog: log}))
+	mux.Handle("/api_keys", api)
+	mux.Handle("/api_keys/", api)
+	// All methods reach the middleware, so it can answer CORS preflights.
+	mux.Handle("/call/web", mw.Handler(http.HandlerFunc(callWeb)))
+	mux.HandleFunc("GET /{$}", page)
+	return mux, nil
+}
+
+// callRequest is the body of POST /call/web.
+type callRequest struct {
+	AssistantID string          `json:"assistant_id"`
+	Assistant   json.RawMessage `json:"assistant"`
+}
+
+func parseCall(r *http.Request) (callRequest, error) {
+	var c callRequest
+	body, err := middleware.PeekBody(r, maxCallBody)
+	if err != nil {
+		return c, err
+	}
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return c, fmt.Errorf("body must be {\"assistant_id\":\"...\"} or {\"assistant\":{...}}: %v", err)
+	}
+	transient := len(c.Assistant) > 0 && string(c.Assistant) != "null"
+	switch {
+	case transient && c.AssistantID != "":
+		return c, errors.New("give assistant_id or assistant, not both")
+	case !transient && c.AssistantID == "":
+		return c, errors.New("assistant_id or assistant is required")
+	case transient && c.Assistant[0] != '{':
+		return c, errors.New("assistant must be an object")
+	}
+	return c, nil
+}
+
+// callResource tells the middleware which assistant a call wants.
+func callResource(r *http.Request) (string, bool, error) {
+	if r.URL.Path != "/call/web" || r.Method != http.MethodPost {
+		return "", false, nil
+	}
+	c, err := parseCall(r)
+	if err != nil {
+		return "", false, err
+	}
+	return c.AssistantID, c.AssistantID == "", nil
+}
+
+func callWeb(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST, OPTIONS")
+		http.Error(w, `{"error":"method not allowed"}`, http.StatusMethodNotAllowed)
+		return
+	}
+	c, err := parseCall(r) // the middleware already checked it
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(http.StatusCreated)
+	_ = json.NewEncoder(w).Encode(map[string]string{"call_id": uuid.NewString(), "assistant_id": c.AssistantID})
+}
+
+func page(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; connect-src *")
+	_, _ = io.WriteString(w, pageHTML)
+}
+
+const pageHTML = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>apikeys demo</title>
+<style>body{font:15px system-ui;max-width:46rem;margin:2rem auto;padding:0 1rem}input{width:100%;font:inherit}pre{background:#f4f4f4;padding:.6rem;overflow:auto}</style>
+</head><body>
+<h1>Start a web call with a public key</h1>
+<p>1. Create a public key that allows this page's origin, with the bootstrap private key the server printed:</p>
+<pre id="curl"></pre>
+<p>2. Paste the <code>key_value</code> and call the API the way a browser widget would:</p>
+<label>API base <input id="base"></label>
+<label>Public key <input id="key" placeholder="ak_pk_..."></label>
+<label>Assistant id <input id="assistant" value="asst-demo"></label>
+<p><button id="go">POST /call/web</button></p>
+<pre id="out">(result)</pre>
+<script>
+const origin = location.origin;
+document.getElementById('base').value = origin;
+document.getElementById('curl').textContent =
+  "curl -s " + origin + "/api_keys -H 'Authorization: Bearer <bootstrap private key>' \\\n" +
+  "  -d '{\"api_key\":{\"name\":\"web\",\"key_type\":\"public\",\"allowed_origins\":[\"" + origin + "\"],\"allowed_assistants\":[\"asst-demo\"]}}'";
+document.getElementById('go').onclick = async () => {
+  const out = document.getElementById('out');
+  try {
+    const res = await fetch(document.getElementById('base').value + '/call/web', {
+      method: 'POST',
+      headers: {'Authorization': 'Bearer ' + document.getElementById('key').value.trim(), 'Content-Type': 'application/json'},
+      body: JSON.stringify({assistant_id: document.getElementById('assistant').value}),
+    });
+    out.textContent = res.status + ' ' + await res.text();
+  } catch (e) {
+    out.textContent = 'blocked: ' + e;
+  }
+};
+</script>
+</body></html>
+`
