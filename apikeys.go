@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/mail"
 	"strconv"
 	"strings"
@@ -85,6 +86,21 @@ type Config struct {
 	DefaultListLimit int
 	// MaxListLimit is the largest page List accepts. Default 1000.
 	MaxListLimit int
+
+	// Cache, when not nil, turns on the verification cache; see
+	// CacheConfig for its defaults and revocation bounds. Default: off,
+	// every Authorize reads the store.
+	Cache *CacheConfig
+
+	// Invalidator, when set, shares "key changed" notifications with the
+	// other Managers on the same store, so that their caches drop changed
+	// keys at once instead of after Cache.TTL. It needs Cache. The Manager
+	// subscribes in New and stops in Close.
+	Invalidator Invalidator
+
+	// ErrorLog receives failures that do not fail an operation, such as a
+	// notification that could not be published. Default slog.Default().
+	ErrorLog *slog.Logger
 }
 
 // Limits on fields that are not configurable.
@@ -105,6 +121,11 @@ type Manager struct {
 	store  Store
 	cfg    Config
 	digest digester
+	cache  *cache // nil when off
+	log    *slog.Logger
+
+	stop    context.CancelFunc // ends background work
+	stopped chan struct{}      // closed when background work has ended
 }
 
 // New returns a Manager on store. cfg may be nil.
@@ -146,7 +167,66 @@ func New(store Store, cfg *Config) (*Manager, error) {
 		return nil, errors.New("apikeys: New: DefaultListLimit exceeds MaxListLimit")
 	}
 	c.Pepper = append([]byte(nil), c.Pepper...)
-	return &Manager{store: store, cfg: c, digest: newDigester(c.Pepper)}, nil
+	if c.ErrorLog == nil {
+		c.ErrorLog = slog.Default()
+	}
+	m := &Manager{store: store, cfg: c, digest: newDigester(c.Pepper), log: c.ErrorLog, stopped: make(chan struct{})}
+	if c.Cache != nil {
+		ch, err := newCache(*c.Cache)
+		if err != nil {
+			return nil, err
+		}
+		m.cache = ch
+	}
+	if c.Invalidator != nil && m.cache == nil {
+		return nil, errors.New("apikeys: New: Invalidator needs Cache")
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	m.stop = stop
+	if c.Invalidator != nil {
+		go m.background(ctx)
+	} else {
+		close(m.stopped)
+	}
+	return m, nil
+}
+
+// background runs the Manager's subscription until Close.
+func (m *Manager) background(ctx context.Context) {
+	defer close(m.stopped)
+	err := m.cfg.Invalidator.Subscribe(ctx, m.cache.invalidate, m.cache.flush)
+	if err != nil && ctx.Err() == nil {
+		m.log.Error("apikeys: invalidation subscription ended; the cache falls back to its TTL", "err", err)
+	}
+	<-ctx.Done()
+}
+
+// Close stops the Manager's background work (the invalidation
+// subscription) and waits for it, or for ctx. The Manager must not be used
+// afterwards.
+func (m *Manager) Close(ctx context.Context) error {
+	m.stop()
+	select {
+	case <-m.stopped:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// changed drops id from this Manager's cache and tells the other Managers.
+// A failed notification does not fail the change: the other caches then
+// drop the key within Cache.TTL.
+func (m *Manager) changed(ctx context.Context, id uuid.UUID) {
+	if m.cache == nil {
+		return
+	}
+	m.cache.invalidate(id)
+	if m.cfg.Invalidator != nil {
+		if err := m.cfg.Invalidator.Publish(context.WithoutCancel(ctx), id); err != nil {
+			m.log.ErrorContext(ctx, "apikeys: cannot publish key change; other instances drop it within the cache TTL", "id", id, "err", err)
+		}
+	}
 }
 
 func validPrefix(p string) bool {
@@ -240,6 +320,9 @@ func (m *Manager) insert(ctx context.Context, rec Record) (NewKey, error) {
 	rec.Digest = m.digest.digest(value)
 	if err := m.store.Create(ctx, rec); err != nil {
 		return NewKey{}, &StoreError{Op: "create", Err: err}
+	}
+	if m.cache != nil {
+		m.cache.invalidate(id)
 	}
 	return NewKey{Key: publicKey(rec.Key), Value: value}, nil
 }
@@ -407,8 +490,10 @@ func (m *Manager) modify(ctx context.Context, userID string, id uuid.UUID, chang
 		err = m.store.Update(ctx, rec)
 		switch {
 		case err == nil:
+			m.changed(ctx, id)
 			return publicKey(rec.Key), nil
 		case errors.Is(err, ErrNotFound):
+			m.changed(ctx, id)
 			return Key{}, ErrNotFound
 		case errors.Is(err, ErrConflict) && attempt < updateAttempts:
 			continue
@@ -427,10 +512,14 @@ func (m *Manager) Delete(ctx context.Context, userID string, id uuid.UUID) (Key,
 	if err != nil {
 		return Key{}, err
 	}
-	if err := m.store.Delete(ctx, userID, id); err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return Key{}, ErrNotFound
-		}
+	err = m.store.Delete(ctx, userID, id)
+	if err == nil || errors.Is(err, ErrNotFound) {
+		m.changed(ctx, id)
+	}
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return Key{}, ErrNotFound
+	case err != nil:
 		return Key{}, &StoreError{Op: "delete", Err: err}
 	}
 	return publicKey(rec.Key), nil
@@ -506,7 +595,12 @@ func (m *Manager) Authorize(ctx context.Context, key string, req Request) (Key, 
 		return Key{}, ErrInvalidKey
 	}
 	digest := m.digest.digest(key)
-	rec, err := m.store.Get(ctx, parsed.id)
+	var rec Record
+	if m.cache == nil {
+		rec, err = m.store.Get(ctx, parsed.id)
+	} else {
+		rec, err = m.cachedGet(ctx, parsed.id)
+	}
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			return Key{}, ErrInvalidKey
@@ -516,10 +610,47 @@ func (m *Manager) Authorize(ctx context.Context, key string, req Request) (Key, 
 	if !digest.equal(rec.Digest) || rec.Type != parsed.typ || (!rec.ExpiresAt.IsZero() && rec.Expired(m.cfg.Now())) {
 		return Key{}, ErrInvalidKey
 	}
-	if err := check(&rec.Key, &req); err != nil {
-		return publicKey(rec.Key), err
+	err = check(&rec.Key, &req)
+	k := publicKey(rec.Key)
+	if m.cache != nil {
+		// rec's lists belong to the cache: the caller gets its own.
+		k.AllowedOrigins, k.AllowedAssistants = cloneLists(k.AllowedOrigins, k.AllowedAssistants)
 	}
-	return publicKey(rec.Key), nil
+	return k, err
+}
+
+// cachedGet reads id through the cache. The returned record's lists are
+// shared with the cache and must not be modified.
+func (m *Manager) cachedGet(ctx context.Context, id uuid.UUID) (Record, error) {
+	now := m.cfg.Now()
+	if e, ok := m.cache.get(id, now); ok {
+		if e.rec == nil {
+			return Record{}, ErrNotFound
+		}
+		return *e.rec, nil
+	}
+	gen := m.cache.generation(id)
+	rec, err := m.store.Get(ctx, id)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		m.cache.put(id, nil, gen, now)
+	case err == nil:
+		cached := rec // the store gave us a private copy: the cache keeps it
+		m.cache.put(id, &cached, gen, now)
+	}
+	return rec, err
+}
+
+// cloneLists copies two lists into one fresh backing array (one
+// allocation), capped so that appending to one cannot reach the other.
+func cloneLists(a, b []string) ([]string, []string) {
+	if len(a)+len(b) == 0 {
+		return a[:0:0], b[:0:0]
+	}
+	buf := make([]string, len(a)+len(b))
+	copy(buf, a)
+	copy(buf[len(a):], b)
+	return buf[:len(a):len(a)], buf[len(a):]
 }
 
 // check applies a key's restrictions to a request.
