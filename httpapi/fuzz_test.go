@@ -1,0 +1,62 @@
+package httpapi_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/keyward/apikeys"
+	"github.com/keyward/apikeys/httpapi"
+	"github.com/keyward/apikeys/memstore"
+)
+
+// FuzzRequestBody feeds arbitrary bodies to create and update: every
+// answer is 2xx or 400 (never 5xx, never a panic), a 400 stores nothing,
+// and a success changes exactly what it says.
+func FuzzRequestBody(f *testing.F) {
+	for _, s := range []string{
+		`{"api_key":{"name":"x","key_type":"public"}}`,
+		`{"api_key":{"name":"x","key_type":"private","allowed_origins":["https://*.example.com"],"allowed_assistants":["a"],"transient_assistant":true,"expires_at":"2099-01-01T00:00:00Z"}}`,
+		`{"api_key":{"name":5}}`, `{"api_key":null}`, `{"api_key":{"expires_at":null}}`, `[]`, `{`, ``, `null`,
+		`{"api_key":{"name":"x","key_type":"public","allowed_origins":["null","*","https://a.example/"]}}`,
+		`{"api_key":{"key_value":"x","id":"y"}}`, `{"api_key":{"name":"\u0000"}}`, `{"api_key":{},"x":1}`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		store := memstore.New()
+		m, err := apikeys.New(store, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := httpapi.New(m, &httpapi.Config{Owner: func(*http.Request) (httpapi.Owner, error) { return httpapi.Owner{UserID: "u"}, nil }})
+		seed, err := m.Create(t.Context(), apikeys.CreateParams{Type: apikeys.Public, Name: "seed", UserID: "u"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		before, _ := m.Get(t.Context(), "u", seed.ID)
+		for _, target := range []struct{ method, path string }{
+			{"POST", "/api_keys"},
+			{"PUT", "/api_keys/" + seed.ID.String()},
+		} {
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, httptest.NewRequest(target.method, target.path, strings.NewReader(body)))
+			switch {
+			case w.Code >= 500:
+				t.Fatalf("%s %q: %d %s", target.method, body, w.Code, w.Body)
+			case w.Code == 400 && target.method == "POST" && store.Len() != 1:
+				t.Fatalf("a refused create stored a key: %q", body)
+			case w.Code == 400 && target.method == "PUT":
+				after, _ := m.Get(t.Context(), "u", seed.ID)
+				if after.UpdatedAt != before.UpdatedAt || after.Name != before.Name {
+					t.Fatalf("a refused update changed the key: %q", body)
+				}
+			case w.Code == 201 && store.Len() != 2:
+				t.Fatalf("a create answered 201 but the store holds %d keys", store.Len())
+			case w.Code != 200 && w.Code != 201 && w.Code != 400:
+				t.Fatalf("%s %q: unexpected %d %s", target.method, body, w.Code, w.Body)
+			}
+		}
+	})
+}

@@ -1,0 +1,125 @@
+// Package redisstore is an apikeys.Store on Redis, through go-redis v9: a
+// single node, Sentinel (redis.NewFailoverClient) or Cluster, anything that
+// is a redis.UniversalClient. It is the store for services that run on many
+// machines and share their keys.
+//
+//	rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{"127.0.0.1:6379"}})
+//	store, err := redisstore.New(rdb, nil) // namespace "apikeys:"
+//	...
+//	m, err := apikeys.New(store, nil)
+//
+// The caller owns the client: the store never closes it.
+//
+// # Key layout
+//
+// With the default namespace "apikeys:", a key record and the index of its
+// user's keys live in two Redis keys:
+//
+//	apikeys:k:{<id>}       hash: one key record (the id is the canonical UUID string)
+//	apikeys:u:{<user>}     sorted set: the user's key ids, all with score 0
+//
+// <user> is the user ID in unpadded base64url (RFC 4648, section 5), because
+// user IDs may hold any printable character, braces included, and a brace
+// in a key name would change its hash tag. The parts in braces are Redis
+// Cluster hash tags: each record is one key, hashed by its id alone, so
+// records spread over the cluster, and everything a command or script
+// touches is a single key. The store sends no command and no script that
+// touches two keys, so every one of them works on Cluster; the record and
+// its index entry are usually in different slots and are written one after
+// the other (below). The namespace may not contain braces, so that it never
+// becomes the hash tag.
+//
+// The record hash has these fields, every one written on every Create and
+// Update, so an Update replaces the whole record:
+//
+//	type, name, user_id, user_email, hint   strings
+//	origins, assistants                     JSON arrays of strings
+//	transient                               "1" or "0"
+//	created_at, updated_at,
+//	expires_at, last_used_at                Unix time in microseconds, decimal;
+//	                                        "" for the zero time
+//	digest                                  the 32 raw bytes of the digest
+//	version                                 decimal
+//
+// The hash holds the record and nothing else; the store never sees a key
+// value. Times come back in UTC with microsecond precision, which is the
+// precision the Manager writes.
+//
+// # Reads
+//
+// Get, the authorization path, is one HGETALL of the record key: one round
+// trip and no script. An empty reply is apikeys.ErrNotFound; every other
+// failure, including a record that cannot be decoded, is a wrapped error
+// that is never ErrNotFound.
+//
+// List reads one page of ids from the user's sorted set with ZRANGE BYLEX
+// REV LIMIT, starting strictly below the cursor; UUIDv7 strings sort by
+// creation time, so the page is newest first. It then fetches the page's
+// records in one pipeline. The cost is O(log n + page) whatever the number
+// of the user's keys. A listing skips index entries whose record is gone or
+// belongs to another user, removes them from the index (lazy repair) and
+// reads further ids to fill the page.
+//
+// # Writes and the invariants they keep
+//
+// Create, Update and Delete each change the record with one Lua script
+// that touches only the record key, so each is atomic on it:
+//
+//   - Create: ZADD the id to the user's index; then the create script
+//     (HSET all fields only when the key does not exist, else report the
+//     owner: apikeys.ErrDuplicate); then ZADD the id again (see below). A
+//     duplicate id leaves the existing record as it was, and the index
+//     entry just added for another user is removed again. A Create repeated
+//     with the same id, user and digest (go-redis retries a write whose
+//     reply was lost) finds its own record and succeeds.
+//   - Update: one script checks that the record exists and belongs to the
+//     user (else apikeys.ErrNotFound) and that its version is rec.Version-1
+//     (else apikeys.ErrConflict, writing nothing), then replaces the fields
+//     and the expiry. The index does not change: ids and owners are fixed.
+//   - Delete: one script deletes the record if it belongs to the user (else
+//     apikeys.ErrNotFound); then ZREM removes the id from the index. Once
+//     the record is gone the key stops authorizing, so Delete reports
+//     success even if that ZREM fails; the listing repairs the index.
+//
+// The index is written first on Create and cleaned last on Delete, so a
+// crash between the two writes never leaves a record outside its user's
+// index: a key that authorizes can always be listed and deleted. What such
+// a crash can leave is an index entry without a record, which a listing
+// skips and removes. A listing that repairs an entry while a Create of that
+// id is between its writes could remove the entry the Create relies on;
+// both sides close that race: the Create adds its entry again after writing
+// the record, and the listing, after removing entries, reads their records
+// again and puts back those that now exist for the user. (Left open: Redis
+// failing at that very re-read, during that very race, leaves the record
+// out of the index; Get, Update and Delete by id still find it.)
+//
+// Reads on Cluster go where the client sends them: with ReadOnly or
+// RouteByLatency they may reach a replica, which can be behind, so a
+// deleted key could still authorize for the replication lag. Leave those
+// options off if that matters.
+//
+// # Expiry
+//
+// A key with an expires_at stops authorizing at that instant; the Manager
+// checks it on every Authorize, and the store returns an expired record
+// like any other. The store also sets a Redis expiry (PEXPIREAT) on the
+// record key at expires_at plus Config.ExpiryMargin (default 24 hours), or
+// that margin after the write when expires_at has already passed, so Redis
+// drops dead records by itself; an Update that removes the expiry removes
+// the Redis expiry too (PERSIST). The index entries of records Redis has
+// dropped are removed by the next listing of that user (the index itself
+// has no Redis expiry, so the entries of a user who never lists stay, a
+// few dozen bytes each). A negative margin turns this off: records then
+// stay until deleted.
+//
+// # Errors and contexts
+//
+// Every method checks its context before sending anything and passes it to
+// go-redis, so a canceled context or a passed deadline is an error and
+// changes nothing. The deadline bounds dialing and retries; for it to bound
+// the wait on a connected Redis that stops answering, too, create the
+// client with ContextTimeoutEnabled (else go-redis waits ReadTimeout,
+// default 3s). Errors of the client are returned wrapped with %w, as
+// "redisstore: <op>: <cause>", and are never apikeys.ErrNotFound, so a
+// Redis outage makes Authorize fail closed with an *apikeys.StoreError.
+package redisstore

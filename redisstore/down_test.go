@@ -1,0 +1,170 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/keyward/apikeys"
+)
+
+// closedAddr returns a local address nothing listens on.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	return addr
+}
+
+// stuckAddr returns the address of a server that accepts connections,
+// reads what it is sent and never answers, like a Redis that hangs.
+func stuckAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			go func() { _, _ = io.Copy(io.Discard, c) }()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	})
+	return l.Addr().String()
+}
+
+// TestRedisDown: with Redis unreachable, or hanging, every store call
+// fails promptly, within its context's deadline, with an error that is not
+// ErrNotFound, and the Manager fails closed. (For a Redis that accepts
+// connections and then hangs, the deadline reaches the socket only with
+// ContextTimeoutEnabled; without it go-redis waits ReadTimeout.)
+func TestRedisDown(t *testing.T) {
+	t.Parallel()
+	const (
+		deadline = 300 * time.Millisecond
+		// Generous: the point is "bounded by the deadline", not a timing.
+		bound = deadline + 3*time.Second
+	)
+	closed, stuck := closedAddr(t), stuckAddr(t)
+	clients := map[string]redis.UniversalClient{
+		"closed port/client":         redis.NewClient(&redis.Options{Addr: closed}),
+		"closed port/cluster client": redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{closed}}),
+		"stuck server/client":        redis.NewClient(&redis.Options{Addr: stuck, ContextTimeoutEnabled: true}),
+		"stuck server/cluster client": redis.NewClusterClient(&redis.ClusterOptions{
+			Addrs: []string{stuck}, ContextTimeoutEnabled: true,
+		}),
+	}
+	// A well-formed key from a working store: Authorize must reach the
+	// store to refuse it.
+	live, _, _ := newStore(t, backends[0], nil)
+	liveM, err := apikeys.New(live, nil)
+	require.NoError(t, err)
+	nk, err := liveM.Create(t.Context(), apikeys.CreateParams{Type: apikeys.Public, Name: "k", UserID: "alice"})
+	require.NoError(t, err)
+
+	for name, rdb := range clients {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			t.Cleanup(func() { _ = rdb.Close() })
+			s, err := New(rdb, nil)
+			require.NoError(t, err)
+			m, err := apikeys.New(s, nil)
+			require.NoError(t, err)
+			rec := testRecord(t, "alice")
+
+			ops := map[string]func(ctx context.Context) error{
+				"Store.Create": func(ctx context.Context) error { return s.Create(ctx, rec) },
+				"Store.Get":    func(ctx context.Context) error { _, err := s.Get(ctx, rec.ID); return err },
+				"Store.List": func(ctx context.Context) error {
+					_, err := s.List(ctx, "alice", apikeys.ListQuery{Limit: 10})
+					return err
+				},
+				"Store.Update": func(ctx context.Context) error { up := rec; up.Version = 2; return s.Update(ctx, up) },
+				"Store.Delete": func(ctx context.Context) error { return s.Delete(ctx, "alice", rec.ID) },
+				"Manager.Authorize": func(ctx context.Context) error {
+					_, err := m.Authorize(ctx, nk.Value, apikeys.Request{})
+					return wantStoreError(err)
+				},
+				"Manager.Get": func(ctx context.Context) error {
+					_, err := m.Get(ctx, "alice", uuid.Must(uuid.NewV7()))
+					return wantStoreError(err)
+				},
+				"Manager.Create": func(ctx context.Context) error {
+					_, err := m.Create(ctx, apikeys.CreateParams{Type: apikeys.Private, Name: "k", UserID: "alice"})
+					return wantStoreError(err)
+				},
+				"Manager.List": func(ctx context.Context) error {
+					_, err := m.List(ctx, "alice", apikeys.ListOptions{})
+					return wantStoreError(err)
+				},
+			}
+			// All at once: each waits for its deadline, and parallel
+			// subtests would queue behind GOMAXPROCS.
+			type result struct {
+				err     error
+				elapsed time.Duration
+			}
+			results := make(map[string]result, len(ops))
+			var mu sync.Mutex
+			var wg sync.WaitGroup
+			for op, fn := range ops {
+				wg.Go(func() {
+					ctx, cancel := context.WithTimeout(t.Context(), deadline)
+					defer cancel()
+					start := time.Now()
+					err := fn(ctx)
+					mu.Lock()
+					results[op] = result{err, time.Since(start)}
+					mu.Unlock()
+				})
+			}
+			wg.Wait()
+			for op, r := range results {
+				if !assert.Error(t, r.err, op) {
+					continue
+				}
+				assert.NotErrorIs(t, r.err, apikeys.ErrNotFound, op)
+				assert.NotErrorIs(t, r.err, apikeys.ErrInvalidKey, "%s: a store failure must not look like a bad key", op)
+				assert.NotErrorIs(t, r.err, errNotStoreError, op)
+				assert.Less(t, r.elapsed, bound, "%s took %v with a %v deadline", op, r.elapsed, deadline)
+			}
+		})
+	}
+}
+
+var errNotStoreError = errors.New("the Manager did not return a *apikeys.StoreError")
+
+// wantStoreError passes on a *apikeys.StoreError and turns anything else
+// into an error wrapping errNotStoreError (or nil into that error).
+func wantStoreError(err error) error {
+	var se *apikeys.StoreError
+	if errors.As(err, &se) {
+		return err
+	}
+	return errors.Join(errNotStoreError, err)
+}

@@ -1,0 +1,547 @@
+package redisstore
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/keyward/apikeys"
+	"github.com/redis/go-redis/v9"
+)
+
+// DefaultNamespace starts every Redis key the store writes unless
+// Config.Namespace says otherwise.
+const DefaultNamespace = "apikeys:"
+
+// DefaultExpiryMargin is how long after a key's expiry Redis drops its
+// record, unless Config.ExpiryMargin says otherwise.
+const DefaultExpiryMargin = 24 * time.Hour
+
+// Config configures a Store. The zero value, and a nil *Config, give the
+// documented defaults.
+type Config struct {
+	// Namespace starts the name of every Redis key the store writes, so
+	// that several applications, or several Managers, can share one Redis.
+	// It must not contain '{' or '}' (see the package doc on hash tags).
+	// Default "apikeys:".
+	Namespace string
+
+	// ExpiryMargin is how long after a key's expires_at Redis deletes the
+	// record by itself (PEXPIREAT). The key stops authorizing at expires_at
+	// whatever the margin; the margin only keeps the record readable a
+	// while longer. Default 24h; negative: never, records of expired keys
+	// stay until deleted.
+	ExpiryMargin time.Duration
+}
+
+// Store is an apikeys.Store on a go-redis client. It is safe for concurrent
+// use. The zero value is not usable; call New.
+type Store struct {
+	rdb    redis.UniversalClient
+	ns     string
+	margin time.Duration // < 0: no Redis expiry
+
+	// hook, when set by a test, is called at named points between the
+	// writes of one operation; a non-nil error stops the operation there,
+	// as a crash would.
+	hook func(ctx context.Context, step string) error
+}
+
+var _ apikeys.Store = (*Store)(nil)
+
+// Points at which Store.hook is called.
+const (
+	stepCreateIndexed = "create: index entry written"
+	stepCreateStored  = "create: record written"
+	stepDeleteRemoved = "delete: record deleted"
+	stepListRepair    = "list: stale entries found"
+)
+
+// New returns a Store on rdb. cfg may be nil. The caller keeps ownership of
+// rdb and closes it when done; the Store never does.
+func New(rdb redis.UniversalClient, cfg *Config) (*Store, error) {
+	if rdb == nil {
+		return nil, errors.New("redisstore: New: nil client")
+	}
+	var c Config
+	if cfg != nil {
+		c = *cfg
+	}
+	if c.Namespace == "" {
+		c.Namespace = DefaultNamespace
+	}
+	if strings.ContainsAny(c.Namespace, "{}") {
+		return nil, fmt.Errorf("redisstore: New: namespace %q must not contain '{' or '}'", c.Namespace)
+	}
+	if c.ExpiryMargin == 0 {
+		c.ExpiryMargin = DefaultExpiryMargin
+	}
+	return &Store{rdb: rdb, ns: c.Namespace, margin: c.ExpiryMargin}, nil
+}
+
+// recordKey is the hash of the record with the id: "<ns>k:{<id>}".
+func (s *Store) recordKey(id string) string {
+	return s.ns + "k:{" + id + "}"
+}
+
+// indexKey is the sorted set of the user's ids: "<ns>u:{<base64url(user)>}".
+func (s *Store) indexKey(userID string) string {
+	return s.ns + "u:{" + base64.RawURLEncoding.EncodeToString([]byte(userID)) + "}"
+}
+
+func (s *Store) step(ctx context.Context, name string) error {
+	if s.hook == nil {
+		return nil
+	}
+	return s.hook(ctx, name)
+}
+
+// Record hash fields.
+const (
+	fType       = "type"
+	fName       = "name"
+	fUserID     = "user_id"
+	fUserEmail  = "user_email"
+	fHint       = "hint"
+	fOrigins    = "origins"
+	fAssistants = "assistants"
+	fTransient  = "transient"
+	fCreatedAt  = "created_at"
+	fUpdatedAt  = "updated_at"
+	fExpiresAt  = "expires_at"
+	fLastUsedAt = "last_used_at"
+	fDigest     = "digest"
+	fVersion    = "version"
+)
+
+// createScript stores a record unless its key exists.
+//
+//	KEYS[1]  the record key
+//	ARGV[1]  user_id, ARGV[2] digest: to recognise a retry of this very write
+//	ARGV[3]  PEXPIREAT in ms, or "" for none
+//	ARGV[4:] field, value, ...
+//
+// It returns 1 when the record is stored (now or by an identical earlier
+// call), else the existing record's user_id.
+const createScriptSrc = `
+if redis.call('EXISTS', KEYS[1]) == 1 then
+	local cur = redis.call('HMGET', KEYS[1], 'user_id', 'digest')
+	if cur[1] == ARGV[1] and cur[2] == ARGV[2] then
+		return 1
+	end
+	return cur[1] or ''
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+if ARGV[3] ~= '' then
+	redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+end
+return 1
+`
+
+var createScript = redis.NewScript(createScriptSrc)
+
+// updateScript replaces a record of a user that has the expected version.
+//
+//	KEYS[1]  the record key
+//	ARGV[1]  user_id, ARGV[2] the version the record must have
+//	ARGV[3]  PEXPIREAT in ms, or "" to remove the expiry
+//	ARGV[4:] field, value, ...
+//
+// It returns 1 when done, 0 when the user has no such record, -1 when the
+// version differs.
+const updateScriptSrc = `
+local cur = redis.call('HMGET', KEYS[1], 'user_id', 'version')
+if cur[1] ~= ARGV[1] then
+	return 0
+end
+if cur[2] ~= ARGV[2] then
+	return -1
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+if ARGV[3] == '' then
+	redis.call('PERSIST', KEYS[1])
+else
+	redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+end
+return 1
+`
+
+var updateScript = redis.NewScript(updateScriptSrc)
+
+// deleteScript deletes a record of a user.
+//
+//	KEYS[1]  the record key
+//	ARGV[1]  user_id
+//
+// It returns 1 when deleted, 0 when the user has no such record.
+const deleteScriptSrc = `
+if redis.call('HGET', KEYS[1], 'user_id') ~= ARGV[1] then
+	return 0
+end
+redis.call('DEL', KEYS[1])
+return 1
+`
+
+var deleteScript = redis.NewScript(deleteScriptSrc)
+
+// Create implements apikeys.Store.
+func (s *Store) Create(ctx context.Context, rec apikeys.Record) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("redisstore: create: %w", err)
+	}
+	id := rec.ID.String()
+	index := s.indexKey(rec.UserID)
+	// The index entry first: a crash after it leaves an entry without a
+	// record, which List removes, never a record that cannot be listed.
+	if err := s.rdb.ZAdd(ctx, index, redis.Z{Member: id}).Err(); err != nil {
+		return fmt.Errorf("redisstore: create: index: %w", err)
+	}
+	if err := s.step(ctx, stepCreateIndexed); err != nil {
+		return err
+	}
+	args := make([]any, 0, 3+28)
+	args = append(args, rec.UserID, string(rec.Digest[:]), s.expireAt(rec.ExpiresAt))
+	args = appendFields(args, &rec)
+	res, err := createScript.Run(ctx, s.rdb, []string{s.recordKey(id)}, args...).Result()
+	if err != nil {
+		return fmt.Errorf("redisstore: create: %w", err)
+	}
+	if owner, dup := res.(string); dup {
+		if owner != rec.UserID {
+			// The entry added above points at another user's record. List
+			// would skip it anyway; remove it now, best effort.
+			_ = s.rdb.ZRem(ctx, index, id).Err()
+		}
+		return apikeys.ErrDuplicate
+	}
+	if err := s.step(ctx, stepCreateStored); err != nil {
+		return err
+	}
+	// Again, in case a concurrent List saw the entry before the record
+	// existed and removed it.
+	if err := s.rdb.ZAdd(ctx, index, redis.Z{Member: id}).Err(); err != nil {
+		return fmt.Errorf("redisstore: create: index: %w", err)
+	}
+	return nil
+}
+
+// Get implements apikeys.Store. It is one HGETALL.
+func (s *Store) Get(ctx context.Context, id uuid.UUID) (apikeys.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return apikeys.Record{}, fmt.Errorf("redisstore: get: %w", err)
+	}
+	h, err := s.rdb.HGetAll(ctx, s.recordKey(id.String())).Result()
+	if err != nil {
+		return apikeys.Record{}, fmt.Errorf("redisstore: get: %w", err)
+	}
+	if len(h) == 0 {
+		return apikeys.Record{}, apikeys.ErrNotFound
+	}
+	rec, err := decode(id, h)
+	if err != nil {
+		return apikeys.Record{}, fmt.Errorf("redisstore: get: %w", err)
+	}
+	return rec, nil
+}
+
+// List implements apikeys.Store.
+func (s *Store) List(ctx context.Context, userID string, q apikeys.ListQuery) ([]apikeys.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("redisstore: list: %w", err)
+	}
+	out := make([]apikeys.Record, 0, min(max(q.Limit, 0), 128))
+	index := s.indexKey(userID)
+	upper := "+"
+	if q.Before != (uuid.UUID{}) {
+		upper = "(" + q.Before.String()
+	}
+	for len(out) < q.Limit {
+		want := q.Limit - len(out)
+		ids, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{
+			Key: index, Start: upper, Stop: "-", ByLex: true, Rev: true, Count: int64(want),
+		}).Result()
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: list: %w", err)
+		}
+		if len(ids) == 0 {
+			break
+		}
+		pipe := s.rdb.Pipeline()
+		cmds := make([]*redis.MapStringStringCmd, len(ids))
+		for i, id := range ids {
+			cmds[i] = pipe.HGetAll(ctx, s.recordKey(id))
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return nil, fmt.Errorf("redisstore: list: %w", err)
+		}
+		var stale []string
+		for i, member := range ids {
+			id, err := uuid.Parse(member)
+			h := cmds[i].Val()
+			if err != nil || id.String() != member || len(h) == 0 || h[fUserID] != userID {
+				stale = append(stale, member)
+				continue
+			}
+			rec, err := decode(id, h)
+			if err != nil {
+				return nil, fmt.Errorf("redisstore: list: %w", err)
+			}
+			out = append(out, rec)
+		}
+		if len(stale) > 0 {
+			if err := s.repair(ctx, userID, stale); err != nil {
+				return nil, fmt.Errorf("redisstore: list: repair index: %w", err)
+			}
+		}
+		if len(ids) < want {
+			break
+		}
+		upper = "(" + ids[len(ids)-1]
+	}
+	return out, nil
+}
+
+// repair removes index entries of the user whose record is gone or is not
+// the user's. It then reads those records again and puts back the entries
+// of any that exist for the user now: a Create may have written its record
+// after List looked.
+func (s *Store) repair(ctx context.Context, userID string, stale []string) error {
+	if err := s.step(ctx, stepListRepair); err != nil {
+		return err
+	}
+	index := s.indexKey(userID)
+	members := make([]any, len(stale))
+	for i, m := range stale {
+		members[i] = m
+	}
+	if err := s.rdb.ZRem(ctx, index, members...).Err(); err != nil {
+		return err
+	}
+	pipe := s.rdb.Pipeline()
+	owners := make([]*redis.StringCmd, len(stale))
+	for i, m := range stale {
+		owners[i] = pipe.HGet(ctx, s.recordKey(m), fUserID)
+	}
+	_, _ = pipe.Exec(ctx) // the error of the first failed command; each is checked below
+	var back []redis.Z
+	for i, m := range stale {
+		owner, err := owners[i].Result()
+		switch {
+		case errors.Is(err, redis.Nil):
+		case err != nil:
+			return err
+		case owner == userID:
+			back = append(back, redis.Z{Member: m})
+		}
+	}
+	if len(back) > 0 {
+		return s.rdb.ZAdd(ctx, index, back...).Err()
+	}
+	return nil
+}
+
+// Update implements apikeys.Store.
+func (s *Store) Update(ctx context.Context, rec apikeys.Record) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("redisstore: update: %w", err)
+	}
+	args := make([]any, 0, 3+28)
+	args = append(args, rec.UserID, strconv.FormatInt(rec.Version-1, 10), s.expireAt(rec.ExpiresAt))
+	args = appendFields(args, &rec)
+	res, err := updateScript.Run(ctx, s.rdb, []string{s.recordKey(rec.ID.String())}, args...).Int64()
+	if err != nil {
+		return fmt.Errorf("redisstore: update: %w", err)
+	}
+	switch res {
+	case 1:
+		return nil
+	case 0:
+		return apikeys.ErrNotFound
+	case -1:
+		return apikeys.ErrConflict
+	}
+	return fmt.Errorf("redisstore: update: unexpected script result %d", res)
+}
+
+// Delete implements apikeys.Store.
+func (s *Store) Delete(ctx context.Context, userID string, id uuid.UUID) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("redisstore: delete: %w", err)
+	}
+	sid := id.String()
+	// The record first: once it is gone the key no longer authorizes, and
+	// an index entry left behind by a crash is removed by List.
+	n, err := deleteScript.Run(ctx, s.rdb, []string{s.recordKey(sid)}, userID).Int64()
+	if err != nil {
+		return fmt.Errorf("redisstore: delete: %w", err)
+	}
+	if n == 0 {
+		return apikeys.ErrNotFound
+	}
+	if err := s.step(ctx, stepDeleteRemoved); err != nil {
+		return err
+	}
+	// Best effort: the record is deleted, which is what the caller asked
+	// for; a failure here leaves an entry that List removes.
+	_ = s.rdb.ZRem(ctx, s.indexKey(userID), sid).Err()
+	return nil
+}
+
+// expireAt is the PEXPIREAT argument for a record expiring at t: t plus
+// the margin, or the margin from now when t has passed, in Unix
+// milliseconds; "" when the record gets no Redis expiry.
+func (s *Store) expireAt(t time.Time) string {
+	if t.IsZero() || s.margin < 0 {
+		return ""
+	}
+	if now := time.Now(); t.Before(now) {
+		t = now
+	}
+	return strconv.FormatInt(t.Add(s.margin).UnixMilli(), 10)
+}
+
+// appendFields appends the hash fields of rec, as field, value pairs.
+func appendFields(args []any, rec *apikeys.Record) []any {
+	transient := "0"
+	if rec.TransientAssistant {
+		transient = "1"
+	}
+	return append(args,
+		fType, string(rec.Type),
+		fName, rec.Name,
+		fUserID, rec.UserID,
+		fUserEmail, rec.UserEmail,
+		fHint, rec.Hint,
+		fOrigins, encodeList(rec.AllowedOrigins),
+		fAssistants, encodeList(rec.AllowedAssistants),
+		fTransient, transient,
+		fCreatedAt, encodeTime(rec.CreatedAt),
+		fUpdatedAt, encodeTime(rec.UpdatedAt),
+		fExpiresAt, encodeTime(rec.ExpiresAt),
+		fLastUsedAt, encodeTime(rec.LastUsedAt),
+		fDigest, string(rec.Digest[:]),
+		fVersion, strconv.FormatInt(rec.Version, 10),
+	)
+}
+
+func encodeList(l []string) string {
+	if len(l) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(l) // []string always marshals
+	return string(b)
+}
+
+func encodeTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return strconv.FormatInt(t.UnixMicro(), 10)
+}
+
+// decode turns a record hash back into a Record.
+func decode(id uuid.UUID, h map[string]string) (apikeys.Record, error) {
+	d := decoder{h: h}
+	rec := apikeys.Record{Key: apikeys.Key{
+		ID:                 id,
+		Type:               apikeys.KeyType(d.str(fType)),
+		Name:               d.str(fName),
+		UserID:             d.str(fUserID),
+		UserEmail:          d.str(fUserEmail),
+		Hint:               d.str(fHint),
+		AllowedOrigins:     d.list(fOrigins),
+		AllowedAssistants:  d.list(fAssistants),
+		TransientAssistant: d.str(fTransient) == "1",
+		CreatedAt:          d.time(fCreatedAt),
+		UpdatedAt:          d.time(fUpdatedAt),
+		ExpiresAt:          d.time(fExpiresAt),
+		LastUsedAt:         d.time(fLastUsedAt),
+	}}
+	digest := d.str(fDigest)
+	if d.err == nil && len(digest) != len(rec.Digest) {
+		d.fail(fDigest, fmt.Errorf("%d bytes, want %d", len(digest), len(rec.Digest)))
+	}
+	copy(rec.Digest[:], digest)
+	rec.Version = d.int(fVersion)
+	if d.err != nil {
+		return apikeys.Record{}, fmt.Errorf("record %s: %w", id, d.err)
+	}
+	return rec, nil
+}
+
+// decoder reads fields of a record hash and keeps the first error.
+type decoder struct {
+	h   map[string]string
+	err error
+}
+
+func (d *decoder) fail(field string, err error) {
+	if d.err == nil {
+		d.err = fmt.Errorf("field %s: %w", field, err)
+	}
+}
+
+func (d *decoder) str(field string) string {
+	v, ok := d.h[field]
+	if !ok {
+		d.fail(field, errors.New("missing"))
+	}
+	return v
+}
+
+func (d *decoder) int(field string) int64 {
+	n, err := strconv.ParseInt(d.str(field), 10, 64)
+	if err != nil {
+		d.fail(field, err)
+	}
+	return n
+}
+
+func (d *decoder) time(field string) time.Time {
+	v := d.str(field)
+	if v == "" {
+		return time.Time{}
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		d.fail(field, err)
+		return time.Time{}
+	}
+	return time.UnixMicro(n).UTC()
+}
+
+func (d *decoder) list(field string) []string {
+	l, err := decodeList(d.str(field))
+	if err != nil {
+		d.fail(field, err)
+	}
+	return l
+}
+
+// decodeList decodes a JSON array of strings. encodeList writes it as
+// json.Marshal does, so without a backslash no string holds a quote and
+// splitting at `","` is exact; anything else goes through encoding/json.
+// (This is on the authorization path; the split is several times faster.)
+func decodeList(v string) ([]string, error) {
+	if v == "[]" || v == "" {
+		return nil, nil
+	}
+	if n := len(v); n >= 4 && v[:2] == `["` && v[n-2:] == `"]` && !strings.ContainsRune(v, '\\') {
+		l := strings.Split(v[2:n-2], `","`)
+		if !slices.ContainsFunc(l, func(s string) bool { return strings.ContainsRune(s, '"') }) {
+			return l, nil
+		}
+	}
+	var l []string
+	if err := json.Unmarshal([]byte(v), &l); err != nil {
+		return nil, err
+	}
+	return l, nil
+}

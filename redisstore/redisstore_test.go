@@ -1,0 +1,413 @@
+package redisstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/keyward/apikeys"
+	"github.com/keyward/apikeys/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, b backend) {
+		storetest.Run(t, func(t *testing.T) apikeys.Store {
+			s, _, _ := newStore(t, b, nil)
+			return s
+		})
+	})
+}
+
+func TestNew(t *testing.T) {
+	t.Parallel()
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+
+	tests := []struct {
+		name     string
+		rdb      redis.UniversalClient
+		cfg      *Config
+		wantErr  bool
+		wantNS   string
+		wantMarg time.Duration
+	}{
+		{name: "nil config", rdb: rdb, cfg: nil, wantNS: "apikeys:", wantMarg: 24 * time.Hour},
+		{name: "zero config", rdb: rdb, cfg: &Config{}, wantNS: "apikeys:", wantMarg: 24 * time.Hour},
+		{name: "custom", rdb: rdb, cfg: &Config{Namespace: "app1:keys:", ExpiryMargin: time.Hour}, wantNS: "app1:keys:", wantMarg: time.Hour},
+		{name: "no redis expiry", rdb: rdb, cfg: &Config{ExpiryMargin: -1}, wantNS: "apikeys:", wantMarg: -1},
+		{name: "nil client", rdb: nil, wantErr: true},
+		{name: "open brace in namespace", rdb: rdb, cfg: &Config{Namespace: "app{1}:"}, wantErr: true},
+		{name: "close brace in namespace", rdb: rdb, cfg: &Config{Namespace: "app}:"}, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s, err := New(tt.rdb, tt.cfg)
+			if tt.wantErr {
+				require.Error(t, err)
+				assert.Nil(t, s)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.wantNS, s.ns)
+			assert.Equal(t, tt.wantMarg, s.margin)
+		})
+	}
+}
+
+// TestKeyLayout checks the key names the package doc promises.
+func TestKeyLayout(t *testing.T) {
+	t.Parallel()
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	s, err := New(rdb, nil)
+	require.NoError(t, err)
+	rec := testRecord(t, "we{ir}d/user✓")
+	require.NoError(t, s.Create(t.Context(), rec))
+
+	recordKey := "apikeys:k:{" + rec.ID.String() + "}"
+	indexKey := "apikeys:u:{" + base64.RawURLEncoding.EncodeToString([]byte(rec.UserID)) + "}"
+	assert.ElementsMatch(t, []string{recordKey, indexKey}, mr.Keys())
+	assert.Equal(t, "hash", mr.Type(recordKey))
+	members, err := mr.ZMembers(indexKey)
+	require.NoError(t, err)
+	assert.Equal(t, []string{rec.ID.String()}, members)
+
+	// Nothing but the record's fields, and the digest as its raw bytes.
+	fields, err := mr.HKeys(recordKey)
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{
+		"type", "name", "user_id", "user_email", "hint", "origins", "assistants", "transient",
+		"created_at", "updated_at", "expires_at", "last_used_at", "digest", "version",
+	}, fields)
+	assert.Equal(t, string(rec.Digest[:]), mr.HGet(recordKey, "digest"))
+	assert.Equal(t, `["https://app.example.com","https://*.example.org:8443"]`, mr.HGet(recordKey, "origins"))
+	assert.Equal(t, "1", mr.HGet(recordKey, "version"))
+}
+
+// testRecord returns a record of user with every field set.
+func testRecord(t testing.TB, user string) apikeys.Record {
+	t.Helper()
+	var d apikeys.Digest
+	_, err := rand.Read(d[:])
+	require.NoError(t, err)
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	return apikeys.Record{
+		Key: apikeys.Key{
+			ID:                 uuid.Must(uuid.NewV7()),
+			Type:               apikeys.Public,
+			Name:               "widget",
+			AllowedOrigins:     []string{"https://app.example.com", "https://*.example.org:8443"},
+			AllowedAssistants:  []string{"asst_1"},
+			TransientAssistant: true,
+			UserID:             user,
+			UserEmail:          "someone@example.com",
+			Hint:               "ak_pk_...x9Yz",
+			CreatedAt:          now,
+			UpdatedAt:          now,
+			ExpiresAt:          now.Add(time.Hour),
+		},
+		Digest:  d,
+		Version: 1,
+	}
+}
+
+func listIDs(t *testing.T, s *Store, user string, limit int) []uuid.UUID {
+	t.Helper()
+	recs, err := s.List(t.Context(), user, apikeys.ListQuery{Limit: limit})
+	require.NoError(t, err)
+	out := make([]uuid.UUID, len(recs))
+	for i, r := range recs {
+		out[i] = r.ID
+	}
+	return out
+}
+
+// indexMembers reads the user's index as it is in Redis.
+func indexMembers(t *testing.T, s *Store, rdb redis.UniversalClient, user string) []string {
+	t.Helper()
+	m, err := rdb.ZRange(t.Context(), s.indexKey(user), 0, -1).Result()
+	require.NoError(t, err)
+	return m
+}
+
+func TestExpiry(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, b backend) {
+		ctx := t.Context()
+		s, rdb, _ := newStore(t, b, nil)
+		pttl := func(id uuid.UUID) time.Duration {
+			t.Helper()
+			d, err := rdb.PTTL(ctx, s.recordKey(id.String())).Result()
+			require.NoError(t, err)
+			return d
+		}
+		const slack = time.Minute
+
+		future := testRecord(t, "alice")
+		future.ExpiresAt = time.Now().Add(time.Hour).UTC().Truncate(time.Microsecond)
+		require.NoError(t, s.Create(ctx, future))
+		assert.InDelta(t, float64(time.Hour+DefaultExpiryMargin), float64(pttl(future.ID)), float64(slack), "expiry in an hour")
+
+		// An expired but present record is returned as it is (the Manager
+		// refuses it), and Redis keeps it for the margin from now.
+		past := testRecord(t, "alice")
+		past.ExpiresAt = time.Now().Add(-10 * 24 * time.Hour).UTC().Truncate(time.Microsecond)
+		require.NoError(t, s.Create(ctx, past))
+		got, err := s.Get(ctx, past.ID)
+		require.NoError(t, err)
+		assert.True(t, got.ExpiresAt.Equal(past.ExpiresAt))
+		assert.InDelta(t, float64(DefaultExpiryMargin), float64(pttl(past.ID)), float64(slack), "expired ten days ago")
+
+		never := testRecord(t, "alice")
+		never.ExpiresAt = time.Time{}
+		require.NoError(t, s.Create(ctx, never))
+		assert.Equal(t, time.Duration(-1), pttl(never.ID), "no expiry: no TTL")
+
+		// Update moves or removes the Redis expiry with expires_at.
+		future.Version, future.ExpiresAt = 2, time.Time{}
+		require.NoError(t, s.Update(ctx, future))
+		assert.Equal(t, time.Duration(-1), pttl(future.ID), "expiry removed by Update")
+		never.Version, never.ExpiresAt = 2, time.Now().Add(48*time.Hour).UTC().Truncate(time.Microsecond)
+		require.NoError(t, s.Update(ctx, never))
+		assert.InDelta(t, float64(48*time.Hour+DefaultExpiryMargin), float64(pttl(never.ID)), float64(slack), "expiry set by Update")
+	})
+}
+
+func TestExpiryMarginDisabled(t *testing.T) {
+	t.Parallel()
+	s, rdb, _ := newStore(t, backends[0], &Config{ExpiryMargin: -1})
+	rec := testRecord(t, "alice")
+	require.NoError(t, s.Create(t.Context(), rec))
+	d, err := rdb.PTTL(t.Context(), s.recordKey(rec.ID.String())).Result()
+	require.NoError(t, err)
+	assert.Equal(t, time.Duration(-1), d)
+}
+
+// TestExpiredRecordDroppedByRedis lets miniredis' clock pass the Redis
+// expiry and shows the listing stays consistent and repairs the index.
+func TestExpiredRecordDroppedByRedis(t *testing.T) {
+	t.Parallel()
+	s, rdb, mr := newStore(t, backends[0], &Config{ExpiryMargin: time.Hour})
+	ctx := t.Context()
+	dies, lives := testRecord(t, "alice"), testRecord(t, "alice")
+	lives.ExpiresAt = time.Time{}
+	require.NoError(t, s.Create(ctx, dies))
+	require.NoError(t, s.Create(ctx, lives))
+
+	mr.FastForward(2*time.Hour + time.Minute)
+	_, err := s.Get(ctx, dies.ID)
+	require.ErrorIs(t, err, apikeys.ErrNotFound)
+	assert.Len(t, indexMembers(t, s, rdb, "alice"), 2, "the index still names the dropped record")
+	assert.Equal(t, []uuid.UUID{lives.ID}, listIDs(t, s, "alice", 10))
+	assert.Equal(t, []string{lives.ID.String()}, indexMembers(t, s, rdb, "alice"), "List removes the stale entry")
+}
+
+// TestListFillsPageOverStaleEntries: stale entries inside a page do not
+// shorten it, since a short page tells the caller the listing has ended.
+func TestListFillsPageOverStaleEntries(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, b backend) {
+		s, rdb, _ := newStore(t, b, nil)
+		ctx := t.Context()
+		var live []uuid.UUID
+		for i := range 12 {
+			rec := testRecord(t, "alice")
+			require.NoError(t, s.Create(ctx, rec))
+			if i%3 == 1 {
+				live = append(live, rec.ID)
+				continue
+			}
+			// As if Redis had dropped it, or a Delete had crashed midway.
+			require.NoError(t, rdb.Del(ctx, s.recordKey(rec.ID.String())).Err())
+		}
+		slices.Reverse(live)
+		recs, err := s.List(ctx, "alice", apikeys.ListQuery{Limit: 3})
+		require.NoError(t, err)
+		got := make([]uuid.UUID, len(recs))
+		for i, r := range recs {
+			got[i] = r.ID
+		}
+		assert.Equal(t, live[:3], got, "a full page of live records")
+		assert.Equal(t, live, listIDs(t, s, "alice", 100))
+		assert.Len(t, indexMembers(t, s, rdb, "alice"), len(live), "stale entries removed")
+	})
+}
+
+// TestCreateDuplicateOfOtherUser: a duplicate id sent for another user
+// changes nothing and leaves no entry in that user's index; an entry that
+// names another user's record (as a crash could leave) is skipped and
+// removed by List.
+func TestCreateDuplicateOfOtherUser(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, b backend) {
+		s, rdb, _ := newStore(t, b, nil)
+		ctx := t.Context()
+		alice := testRecord(t, "alice")
+		require.NoError(t, s.Create(ctx, alice))
+
+		impostor := testRecord(t, "mallory")
+		impostor.ID = alice.ID
+		require.ErrorIs(t, s.Create(ctx, impostor), apikeys.ErrDuplicate)
+		assert.Empty(t, indexMembers(t, s, rdb, "mallory"))
+		got, err := s.Get(ctx, alice.ID)
+		require.NoError(t, err)
+		assert.Equal(t, "alice", got.UserID)
+		assert.Equal(t, alice.Digest, got.Digest)
+
+		// A retry of alice's own Create (same id, user and digest) is the
+		// same write, not a duplicate.
+		require.NoError(t, s.Create(ctx, alice))
+		// A different record of alice's with that id is a duplicate, and
+		// alice's entry stays.
+		again := testRecord(t, "alice")
+		again.ID = alice.ID
+		require.ErrorIs(t, s.Create(ctx, again), apikeys.ErrDuplicate)
+		assert.Equal(t, []uuid.UUID{alice.ID}, listIDs(t, s, "alice", 10))
+
+		require.NoError(t, rdb.ZAdd(ctx, s.indexKey("mallory"), redis.Z{Member: alice.ID.String()}).Err())
+		assert.Empty(t, listIDs(t, s, "mallory", 10), "mallory must not list alice's key")
+		assert.Empty(t, indexMembers(t, s, rdb, "mallory"))
+		assert.Equal(t, []uuid.UUID{alice.ID}, listIDs(t, s, "alice", 10))
+	})
+}
+
+// TestBadData: whatever is wrong in Redis is an error, never ErrNotFound,
+// and is never mistaken for a record.
+func TestBadData(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, b backend) {
+		s, rdb, _ := newStore(t, b, nil)
+		ctx := t.Context()
+		tests := []struct {
+			name  string
+			write func(key string) error
+		}{
+			{"not a hash", func(key string) error { return rdb.Set(ctx, key, "x", 0).Err() }},
+			{"missing fields", func(key string) error { return rdb.HSet(ctx, key, "user_id", "alice").Err() }},
+			{"short digest", func(key string) error {
+				rec := testRecord(t, "alice")
+				args := appendFields(nil, &rec)
+				args = append(args, "digest", "abc")
+				return rdb.HSet(ctx, key, args...).Err()
+			}},
+			{"bad time", func(key string) error {
+				rec := testRecord(t, "alice")
+				args := appendFields(nil, &rec)
+				args = append(args, "created_at", "yesterday")
+				return rdb.HSet(ctx, key, args...).Err()
+			}},
+			{"bad list", func(key string) error {
+				rec := testRecord(t, "alice")
+				args := appendFields(nil, &rec)
+				args = append(args, "origins", "[oops")
+				return rdb.HSet(ctx, key, args...).Err()
+			}},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				id := uuid.Must(uuid.NewV7())
+				require.NoError(t, tt.write(s.recordKey(id.String())))
+				_, err := s.Get(ctx, id)
+				require.Error(t, err)
+				assert.NotErrorIs(t, err, apikeys.ErrNotFound)
+				assert.Contains(t, err.Error(), "redisstore: get: ")
+			})
+		}
+	})
+}
+
+// TestContextErrors: a done context fails every method with the context's
+// error, wrapped, before anything is sent.
+func TestContextErrors(t *testing.T) {
+	t.Parallel()
+	s, _, mr := newStore(t, backends[0], nil)
+	rec := testRecord(t, "alice")
+	require.NoError(t, s.Create(t.Context(), rec))
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+	expired, cancel2 := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	t.Cleanup(cancel2)
+	before := mr.CommandCount()
+	for _, c := range []struct {
+		ctx  context.Context
+		want error
+	}{{canceled, context.Canceled}, {expired, context.DeadlineExceeded}} {
+		for name, err := range storeOps(c.ctx, s, rec) {
+			assert.ErrorIs(t, err, c.want, name)
+			assert.NotErrorIs(t, err, apikeys.ErrNotFound, name)
+		}
+	}
+	assert.Equal(t, before, mr.CommandCount(), "commands sent with a done context")
+}
+
+// storeOps runs every Store method once with ctx and returns their errors.
+func storeOps(ctx context.Context, s *Store, rec apikeys.Record) map[string]error {
+	fresh := rec
+	fresh.ID = uuid.Must(uuid.NewV7())
+	up := rec
+	up.Version++
+	_, getErr := s.Get(ctx, rec.ID)
+	_, listErr := s.List(ctx, rec.UserID, apikeys.ListQuery{Limit: 10})
+	return map[string]error{
+		"Create": s.Create(ctx, fresh),
+		"Get":    getErr,
+		"List":   listErr,
+		"Update": s.Update(ctx, up),
+		"Delete": s.Delete(ctx, rec.UserID, rec.ID),
+	}
+}
+
+var errCrash = errors.New("simulated crash")
+
+func TestListEncoding(t *testing.T) {
+	t.Parallel()
+	lists := [][]string{
+		nil,
+		{""},
+		{"", ""},
+		{"https://app.example.com", "https://*.example.org:8443"},
+		{`a","b`},
+		{`quote"`, `back\slash`, `["x"]`},
+		{"<html>&", "✓ ünïcode", "tab\there"},
+		{`","`, `"`, `,`},
+	}
+	for _, l := range lists {
+		enc := encodeList(l)
+		got, err := decodeList(enc)
+		require.NoError(t, err, enc)
+		if len(l) == 0 {
+			assert.Empty(t, got, enc)
+			continue
+		}
+		assert.Equal(t, l, got, enc)
+	}
+	// JSON written by hand, as encoding/json reads it.
+	for enc, want := range map[string][]string{
+		`[ "a", "b" ]`:   {"a", "b"},
+		`["a", "b"]`:     {"a", "b"},
+		`["a\u0022b"]`:   {`a"b`},
+		`["a"  ,  "b" ]`: {"a", "b"},
+	} {
+		got, err := decodeList(enc)
+		require.NoError(t, err, enc)
+		assert.Equal(t, want, got, enc)
+	}
+	for _, bad := range []string{`["a"`, `[1]`, `{"a":1}`, `["a","b"`} {
+		_, err := decodeList(bad)
+		assert.Error(t, err, bad)
+	}
+}

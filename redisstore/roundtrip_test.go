@@ -1,0 +1,95 @@
+package redisstore
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/keyward/apikeys"
+)
+
+// roundTrips is a go-redis hook that counts round trips: one per command
+// sent alone and one per pipeline.
+type roundTrips struct{ n atomic.Int64 }
+
+func (r *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (r *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		r.n.Add(1)
+		return next(ctx, cmd)
+	}
+}
+
+func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		r.n.Add(1)
+		return next(ctx, cmds)
+	}
+}
+
+// TestAuthorizeOneRoundTrip: Authorize costs exactly one round trip to
+// Redis whatever the outcome, and none for a key that does not parse.
+func TestAuthorizeOneRoundTrip(t *testing.T) {
+	t.Parallel()
+	for _, b := range []backend{backends[0], backends[2]} { // plain clients
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			s, rdb, _ := newStore(t, b, nil)
+			counter := &roundTrips{}
+			rdb.AddHook(counter)
+			m, err := apikeys.New(s, nil)
+			require.NoError(t, err)
+			ctx := t.Context()
+			nk, err := m.Create(ctx, apikeys.CreateParams{
+				Type:              apikeys.Public,
+				Name:              "widget",
+				UserID:            "alice",
+				AllowedOrigins:    []string{"https://app.example.com", "https://*.example.org"},
+				AllowedAssistants: []string{"asst_1", "asst_2"},
+			})
+			require.NoError(t, err)
+			wrongSecret := nk.Value[:len(nk.Value)-8] + "AAAAAAAA"
+			other, err := m.Create(ctx, apikeys.CreateParams{Type: apikeys.Private, Name: "gone", UserID: "alice"})
+			require.NoError(t, err)
+			_, err = m.Delete(ctx, "alice", other.ID)
+			require.NoError(t, err)
+
+			tests := []struct {
+				name  string
+				key   string
+				req   apikeys.Request
+				want  error
+				trips int64
+			}{
+				{"allowed", nk.Value, apikeys.Request{Origin: "https://app.example.com", AssistantID: "asst_2"}, nil, 1},
+				{"origin refused", nk.Value, apikeys.Request{Origin: "https://evil.example"}, apikeys.ErrOriginNotAllowed, 1},
+				{"assistant refused", nk.Value, apikeys.Request{Origin: "https://a.example.org", AssistantID: "asst_9"}, apikeys.ErrAssistantNotAllowed, 1},
+				{"deleted key", other.Value, apikeys.Request{}, apikeys.ErrInvalidKey, 1},
+				{"wrong secret or checksum", wrongSecret, apikeys.Request{}, apikeys.ErrInvalidKey, -1},
+				{"garbage", "ak_pk_" + uuid.NewString(), apikeys.Request{}, apikeys.ErrInvalidKey, 0},
+			}
+			for _, tt := range tests {
+				before := counter.n.Load()
+				_, err := m.Authorize(ctx, tt.key, tt.req)
+				got := counter.n.Load() - before
+				if tt.want == nil {
+					assert.NoError(t, err, tt.name)
+				} else {
+					assert.ErrorIs(t, err, tt.want, tt.name)
+				}
+				if tt.trips >= 0 {
+					assert.Equal(t, tt.trips, got, "%s: round trips", tt.name)
+				} else {
+					// Depends on whether the checksum catches the change.
+					assert.LessOrEqual(t, got, int64(1), "%s: round trips", tt.name)
+				}
+			}
+		})
+	}
+}
