@@ -94,8 +94,9 @@ type Config struct {
 
 	// Invalidator, when set, shares "key changed" notifications with the
 	// other Managers on the same store, so that their caches drop changed
-	// keys at once instead of after Cache.TTL. It needs Cache. The Manager
-	// subscribes in New and stops in Close.
+	// keys at once instead of after Cache.TTL. Every Manager with one
+	// publishes its changes; one with a Cache also subscribes, from New
+	// until Close.
 	Invalidator Invalidator
 
 	// ErrorLog receives failures that do not fail an operation, such as a
@@ -178,12 +179,9 @@ func New(store Store, cfg *Config) (*Manager, error) {
 		}
 		m.cache = ch
 	}
-	if c.Invalidator != nil && m.cache == nil {
-		return nil, errors.New("apikeys: New: Invalidator needs Cache")
-	}
 	ctx, stop := context.WithCancel(context.Background())
 	m.stop = stop
-	if c.Invalidator != nil {
+	if c.Invalidator != nil && m.cache != nil {
 		go m.background(ctx)
 	} else {
 		close(m.stopped)
@@ -218,10 +216,9 @@ func (m *Manager) Close(ctx context.Context) error {
 // A failed notification does not fail the change: the other caches then
 // drop the key within Cache.TTL.
 func (m *Manager) changed(ctx context.Context, id uuid.UUID) {
-	if m.cache == nil {
-		return
+	if m.cache != nil {
+		m.cache.invalidate(id)
 	}
-	m.cache.invalidate(id)
 	if m.cfg.Invalidator != nil {
 		if err := m.cfg.Invalidator.Publish(context.WithoutCancel(ctx), id); err != nil {
 			m.log.ErrorContext(ctx, "apikeys: cannot publish key change; other instances drop it within the cache TTL", "id", id, "err", err)
