@@ -254,8 +254,8 @@ func TestInvalidatorDropsKeyEverywhere(t *testing.T) {
 func TestCacheConfigErrors(t *testing.T) {
 	t.Parallel()
 	for name, cfg := range map[string]*apikeys.Config{
-		"negative TTL over TTL":     {Cache: &apikeys.CacheConfig{TTL: time.Second, NegativeTTL: time.Minute}},
-		"negative size":             {Cache: &apikeys.CacheConfig{Size: -1}},
+		"negative TTL over TTL": {Cache: &apikeys.CacheConfig{TTL: time.Second, NegativeTTL: time.Minute}},
+		"negative size":         {Cache: &apikeys.CacheConfig{Size: -1}},
 	} {
 		_, err := apikeys.New(memstore.New(), cfg)
 		assert.Error(t, err, name)
