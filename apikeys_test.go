@@ -764,3 +764,17 @@ func TestValidateDryRun(t *testing.T) {
 	require.ElementsMatch(t, []string{"name", "allowed_origins[0]"}, fields(err))
 	require.Zero(t, e.store.Len(), "validation stores nothing")
 }
+
+func TestContextDelegates(t *testing.T) {
+	t.Parallel()
+	type other struct{}
+	parent, cancel := context.WithCancel(context.WithValue(t.Context(), other{}, "v"))
+	ctx := apikeys.NewContext(parent, apikeys.Key{UserID: "u"})
+	require.Equal(t, "v", ctx.Value(other{}), "other values pass through")
+	inner := apikeys.NewContext(ctx, apikeys.Key{UserID: "inner"})
+	k, _ := apikeys.KeyFromContext(inner)
+	require.Equal(t, "inner", k.UserID, "the innermost key wins")
+	cancel()
+	<-ctx.Done() // cancellation passes through
+	require.ErrorIs(t, ctx.Err(), context.Canceled)
+}

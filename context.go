@@ -4,15 +4,31 @@ import "context"
 
 type ctxKey struct{}
 
+// keyContext carries the authorized key. It is one allocation where
+// context.WithValue would take two (the context and the boxed Key).
+type keyContext struct {
+	context.Context
+	key Key
+}
+
+func (c *keyContext) Value(k any) any {
+	if k == (ctxKey{}) {
+		return &c.key
+	}
+	return c.Context.Value(k)
+}
+
 // NewContext returns a copy of ctx carrying the authorized key. The
 // middleware calls it; handlers read the key back with KeyFromContext.
 func NewContext(ctx context.Context, k Key) context.Context {
-	return context.WithValue(ctx, ctxKey{}, k)
+	return &keyContext{Context: ctx, key: k}
 }
 
 // KeyFromContext returns the key that authorized the request, if any. It is
 // the key's properties, never its value.
 func KeyFromContext(ctx context.Context) (Key, bool) {
-	k, ok := ctx.Value(ctxKey{}).(Key)
-	return k, ok
+	if p, ok := ctx.Value(ctxKey{}).(*Key); ok {
+		return *p, true
+	}
+	return Key{}, false
 }

@@ -209,7 +209,7 @@ func (mw *Middleware) handler(next http.Handler, requirePrivate bool) http.Handl
 				map[string]string{"restriction": "key_type", "key_type": string(apikeys.Private), "required_key_type": string(apikeys.Public)})
 			return
 		}
-		if err == nil || (!errors.Is(err, apikeys.ErrInvalidKey) && !errors.Is(err, apikeys.ErrOriginNotAllowed) && corsAllowed(&k, origin)) {
+		if apikeys.IsOrigin(origin) && (err == nil || (!errors.Is(err, apikeys.ErrInvalidKey) && !errors.Is(err, apikeys.ErrOriginNotAllowed) && corsAllowed(&k, origin))) {
 			// Authorized, or refused for another reason than the origin:
 			// a page on an origin the key allows may read the answer.
 			w.Header().Set("Access-Control-Allow-Origin", origin)
