@@ -1,0 +1,431 @@
+// Package sqlstore is an apikeys.Store on github.com/jmoiron/sqlx for
+// PostgreSQL, MySQL/MariaDB and SQLite.
+//
+// The package imports no driver. Blank-import one and open it with sqlx;
+// the dialect follows the driver name:
+//
+//	PostgreSQL      github.com/jackc/pgx/v5/stdlib ("pgx", "pgx/v5") or lib/pq ("postgres")
+//	MySQL, MariaDB  github.com/go-sql-driver/mysql ("mysql")
+//	SQLite          modernc.org/sqlite ("sqlite") or mattn/go-sqlite3 ("sqlite3")
+//
+// A driver registered under another name (an instrumenting wrapper, say)
+// is used by setting Config.Dialect.
+//
+// # Schema
+//
+// One table (Config.Table, default "api_keys") with one row per key, and
+// one index on (user_id, id). Migrate creates them and records the applied
+// schema versions in "<table>_schema_versions"; Schema returns the same DDL
+// for users who run their own migrations. The schema files are embedded
+// from schema/<dialect>/NNNN_*.sql.
+//
+//   - id is the primary key: native UUID on PostgreSQL, the canonical
+//     lower-case UUID text elsewhere (CHAR(36) ascii_bin on MySQL). Ids are
+//     UUIDv7, so the order of either is creation order, and a listing is
+//     keyset pagination on the (user_id, id) index:
+//     WHERE user_id = ? AND id < ? ORDER BY id DESC LIMIT ?, whose cost
+//     grows with the page, not with the user's keys.
+//   - allowed_origins and allowed_assistants are JSON arrays of strings in
+//     the row itself (JSONB, JSON, TEXT), not child tables: Authorize reads
+//     a key with one primary-key lookup of one row and no join, an update
+//     rewrites one row under one version check, and the lists are bounded
+//     by the Manager (100 origins, 1000 assistants by default) and never
+//     queried by element.
+//   - digest is the 32-byte SHA-256 or HMAC-SHA-256 of the key value
+//     (BYTEA, BINARY(32), BLOB). No column ever holds a key value.
+//   - Times are UTC at microsecond precision (finer input is truncated,
+//     as the Manager does): TIMESTAMPTZ on PostgreSQL,
+//     DATETIME(6) written as UTC text on MySQL (so neither the DSN's loc nor
+//     the session time_zone shifts them), INTEGER Unix microseconds on
+//     SQLite. expires_at and last_used_at are NULL when zero.
+//   - version is the optimistic-concurrency counter of apikeys.Record.
+//   - On MySQL user_id is VARBINARY(255) so that tenants compare byte for
+//     byte: a case-insensitive or space-padding collation would let one
+//     user's id match another's.
+//
+// # Queries
+//
+// Every query is a constant string with placeholders, rebound for the
+// dialect, and runs with the caller's context. The statements are prepared
+// once per Store on first use (database/sql re-prepares them on each pooled
+// connection as needed) and released by Close. Get is one primary-key
+// SELECT. Update is one UPDATE ... WHERE id = ? AND user_id = ? AND
+// version = ?; when it changes no row, a SELECT by id tells a missing or
+// foreign record (apikeys.ErrNotFound) from a stale version
+// (apikeys.ErrConflict). Delete is one DELETE. Create maps the driver's
+// unique-violation error to apikeys.ErrDuplicate. Every other failure is
+// returned wrapped with %w and is never apikeys.ErrNotFound.
+//
+// # Drivers and DSNs
+//
+// MySQL: add parseTime=true to the DSN (the store also copes without it).
+// SQLite: set a busy timeout and WAL, e.g.
+// "file:keys.db?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)" for
+// modernc.org/sqlite, so that concurrent writers wait for each other
+// rather than fail with SQLITE_BUSY.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+
+	"github.com/keyward/apikeys"
+)
+
+// DefaultTable is the table name used when Config.Table is empty.
+const DefaultTable = "api_keys"
+
+// Config configures a Store. A nil *Config and the zero value give the
+// defaults.
+type Config struct {
+	// Table is the keys table: [A-Za-z_][A-Za-z0-9_]*, at most
+	// MaxTableLen bytes, quoted in every statement. Migrate also creates
+	// "<Table>_schema_versions". Default "api_keys".
+	Table string
+
+	// Dialect overrides the dialect New derives from db.DriverName(), for
+	// drivers registered under other names. Default: from the driver name.
+	Dialect Dialect
+}
+
+// Store is an apikeys.Store in an SQL table. It is safe for concurrent
+// use. Close it to release its prepared statements; it does not close the
+// *sqlx.DB.
+type Store struct {
+	db    *sqlx.DB
+	d     *dialect
+	table string
+	n     names
+
+	get, listFirst, listBefore, insert, update, owner, del *stmt
+	stmts                                                  []*stmt
+
+	bufs sync.Pool // of *scanBuf
+}
+
+var _ apikeys.Store = (*Store)(nil)
+
+// columns is the order in which every statement reads and writes a record.
+const columns = "id, user_id, key_type, name, allowed_origins, allowed_assistants, transient_assistant, " +
+	"user_email, hint, digest, created_at, updated_at, expires_at, last_used_at, version"
+
+// New returns a Store on db. It does not touch the database: call Migrate
+// (or apply Schema yourself) before using the Store.
+func New(db *sqlx.DB, cfg *Config) (*Store, error) {
+	if db == nil {
+		return nil, errors.New("sqlstore: New: nil *sqlx.DB")
+	}
+	var c Config
+	if cfg != nil {
+		c = *cfg
+	}
+	if c.Table == "" {
+		c.Table = DefaultTable
+	}
+	if !validTable(c.Table) {
+		return nil, fmt.Errorf("sqlstore: New: %w", errBadTable(c.Table))
+	}
+	name := c.Dialect
+	if name == "" {
+		var ok bool
+		if name, ok = dialectOf(db.DriverName()); !ok {
+			return nil, fmt.Errorf(`sqlstore: New: unsupported driver %q: want "pgx", "pgx/v5" or "postgres" (PostgreSQL), "mysql" (MySQL, MariaDB), "sqlite" or "sqlite3" (SQLite), or set Config.Dialect`, db.DriverName())
+		}
+	}
+	d, ok := dialects[name]
+	if !ok {
+		return nil, fmt.Errorf("sqlstore: New: unknown Config.Dialect %q (want %q, %q or %q)", name, Postgres, MySQL, SQLite)
+	}
+	s := &Store{db: db, d: d, table: c.Table, n: namesFor(d, c.Table)}
+	s.bufs.New = func() any { return s.newScanBuf() }
+	t := s.n.Table
+	mk := func(q string) *stmt {
+		st := &stmt{db: db, text: d.rebind(q), lock: make(chan struct{}, 1)}
+		s.stmts = append(s.stmts, st)
+		return st
+	}
+	s.get = mk("SELECT " + columns + " FROM " + t + " WHERE id = ?")
+	s.listFirst = mk("SELECT " + columns + " FROM " + t + " WHERE user_id = ? ORDER BY id DESC LIMIT ?")
+	s.listBefore = mk("SELECT " + columns + " FROM " + t + " WHERE user_id = ? AND id < ? ORDER BY id DESC LIMIT ?")
+	s.insert = mk("INSERT INTO " + t + " (" + columns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+	s.update = mk("UPDATE " + t + " SET key_type = ?, name = ?, allowed_origins = ?, allowed_assistants = ?, " +
+		"transient_assistant = ?, user_email = ?, hint = ?, digest = ?, created_at = ?, updated_at = ?, " +
+		"expires_at = ?, last_used_at = ?, version = ? WHERE id = ? AND user_id = ? AND version = ?")
+	s.owner = mk("SELECT user_id FROM " + t + " WHERE id = ?")
+	s.del = mk("DELETE FROM " + t + " WHERE id = ? AND user_id = ?")
+	return s, nil
+}
+
+// Dialect returns the store's dialect.
+func (s *Store) Dialect() Dialect { return s.d.name }
+
+// Table returns the name of the keys table.
+func (s *Store) Table() string { return s.table }
+
+// Schema returns the DDL Migrate applies for this store (see Schema).
+func (s *Store) Schema() string {
+	text, err := Schema(s.d.name, s.table)
+	if err != nil {
+		panic(err) // New validated both
+	}
+	return text
+}
+
+// Close releases the store's prepared statements. Later calls fail. It
+// does not close the *sqlx.DB.
+func (s *Store) Close() error {
+	var errs []error
+	for _, st := range s.stmts {
+		errs = append(errs, st.close())
+	}
+	return errors.Join(errs...)
+}
+
+// errClosed is returned by the methods of a closed Store.
+var errClosed = errors.New("sqlstore: store is closed")
+
+// stmt is a statement prepared on first use.
+type stmt struct {
+	db   *sqlx.DB
+	text string
+
+	p atomic.Pointer[sqlx.Stmt]
+	// lock (a one-slot semaphore, so that waiting honours the caller's
+	// context) guards preparing and closed.
+	lock   chan struct{}
+	closed bool
+}
+
+func (st *stmt) prepared(ctx context.Context) (*sqlx.Stmt, error) {
+	if p := st.p.Load(); p != nil {
+		return p, nil
+	}
+	select {
+	case st.lock <- struct{}{}:
+		defer func() { <-st.lock }()
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if st.closed {
+		return nil, errClosed
+	}
+	if p := st.p.Load(); p != nil {
+		return p, nil
+	}
+	p, err := st.db.PreparexContext(ctx, st.text)
+	if err != nil {
+		return nil, err
+	}
+	st.p.Store(p)
+	return p, nil
+}
+
+func (st *stmt) close() error {
+	st.lock <- struct{}{}
+	defer func() { <-st.lock }()
+	st.closed = true
+	if p := st.p.Swap(nil); p != nil {
+		return p.Close() // later uses of p fail with sql's "statement is closed"
+	}
+	return nil
+}
+
+func (st *stmt) queryRow(ctx context.Context, args ...any) (*sql.Row, error) {
+	p, err := st.prepared(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return p.QueryRowContext(ctx, args...), nil
+}
+
+func (st *stmt) query(ctx context.Context, args ...any) (*sql.Rows, error) {
+	p, err := st.prepared(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return p.QueryContext(ctx, args...)
+}
+
+func (st *stmt) exec(ctx context.Context, args ...any) (sql.Result, error) {
+	p, err := st.prepared(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return p.ExecContext(ctx, args...)
+}
+
+// nullTime is the argument for a nullable time column.
+func (s *Store) nullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return s.d.timeArg(t)
+}
+
+// Create implements apikeys.Store.
+func (s *Store) Create(ctx context.Context, rec apikeys.Record) error {
+	_, err := s.insert.exec(ctx,
+		rec.ID, rec.UserID, string(rec.Type), rec.Name,
+		listString(rec.AllowedOrigins), listString(rec.AllowedAssistants), rec.TransientAssistant,
+		rec.UserEmail, rec.Hint, rec.Digest[:],
+		s.d.timeArg(rec.CreatedAt), s.d.timeArg(rec.UpdatedAt), s.nullTime(rec.ExpiresAt), s.nullTime(rec.LastUsedAt),
+		rec.Version)
+	if err != nil {
+		if s.d.duplicate(err) {
+			return apikeys.ErrDuplicate
+		}
+		return fmt.Errorf("sqlstore: create: %w", err)
+	}
+	return nil
+}
+
+// Get implements apikeys.Store.
+func (s *Store) Get(ctx context.Context, id uuid.UUID) (apikeys.Record, error) {
+	var rec apikeys.Record
+	row, err := s.get.queryRow(ctx, id)
+	if err == nil {
+		err = s.scan(row, &rec)
+	}
+	switch {
+	case err == nil:
+		return rec, nil
+	case errors.Is(err, sql.ErrNoRows):
+		return apikeys.Record{}, apikeys.ErrNotFound
+	default:
+		return apikeys.Record{}, fmt.Errorf("sqlstore: get: %w", err)
+	}
+}
+
+// List implements apikeys.Store.
+func (s *Store) List(ctx context.Context, userID string, q apikeys.ListQuery) ([]apikeys.Record, error) {
+	if q.Limit < 1 {
+		return []apikeys.Record{}, nil
+	}
+	var rows *sql.Rows
+	var err error
+	if q.Before == (uuid.UUID{}) {
+		rows, err = s.listFirst.query(ctx, userID, q.Limit)
+	} else {
+		rows, err = s.listBefore.query(ctx, userID, q.Before, q.Limit)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: list: %w", err)
+	}
+	defer rows.Close()
+	out := make([]apikeys.Record, 0, min(q.Limit, 64))
+	for rows.Next() {
+		var rec apikeys.Record
+		if err := s.scan(rows, &rec); err != nil {
+			return nil, fmt.Errorf("sqlstore: list: %w", err)
+		}
+		out = append(out, rec)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlstore: list: %w", err)
+	}
+	return out, nil
+}
+
+// Update implements apikeys.Store.
+func (s *Store) Update(ctx context.Context, rec apikeys.Record) error {
+	res, err := s.update.exec(ctx,
+		string(rec.Type), rec.Name,
+		listString(rec.AllowedOrigins), listString(rec.AllowedAssistants), rec.TransientAssistant,
+		rec.UserEmail, rec.Hint, rec.Digest[:],
+		s.d.timeArg(rec.CreatedAt), s.d.timeArg(rec.UpdatedAt), s.nullTime(rec.ExpiresAt), s.nullTime(rec.LastUsedAt),
+		rec.Version,
+		rec.ID, rec.UserID, rec.Version-1)
+	if err != nil {
+		return fmt.Errorf("sqlstore: update: %w", err)
+	}
+	// The new version always differs from the old, so a matched row is a
+	// changed row even where the driver reports changed rather than found
+	// rows (MySQL without clientFoundRows).
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("sqlstore: update: %w", err)
+	}
+	if n > 0 {
+		return nil
+	}
+	row, err := s.owner.queryRow(ctx, rec.ID)
+	var owner string
+	if err == nil {
+		err = row.Scan(&owner)
+	}
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return apikeys.ErrNotFound
+	case err != nil:
+		return fmt.Errorf("sqlstore: update: %w", err)
+	case owner != rec.UserID:
+		return apikeys.ErrNotFound
+	default:
+		return apikeys.ErrConflict
+	}
+}
+
+// Delete implements apikeys.Store.
+func (s *Store) Delete(ctx context.Context, userID string, id uuid.UUID) error {
+	res, err := s.del.exec(ctx, id, userID)
+	if err != nil {
+		return fmt.Errorf("sqlstore: delete: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("sqlstore: delete: %w", err)
+	}
+	if n == 0 {
+		return apikeys.ErrNotFound
+	}
+	return nil
+}
+
+// scanBuf is a record and the scan destinations that point into it,
+// reused through Store.bufs so that reading a row allocates only what the
+// record itself holds.
+type scanBuf struct {
+	rec  apikeys.Record
+	dest []any
+}
+
+func (s *Store) newScanBuf() *scanBuf {
+	b := new(scanBuf)
+	r := &b.rec
+	b.dest = []any{
+		&r.ID, &r.UserID, (*string)(&r.Type), &r.Name,
+		listScanner{&r.AllowedOrigins}, listScanner{&r.AllowedAssistants}, &r.TransientAssistant,
+		&r.UserEmail, &r.Hint, digestScanner{&r.Digest},
+		s.timeDest(&r.CreatedAt), s.timeDest(&r.UpdatedAt),
+		s.timeDest(&r.ExpiresAt), s.timeDest(&r.LastUsedAt),
+		&r.Version,
+	}
+	return b
+}
+
+// scan reads one row in the order of columns into rec.
+func (s *Store) scan(row interface{ Scan(...any) error }, rec *apikeys.Record) error {
+	b := s.bufs.Get().(*scanBuf)
+	b.rec = apikeys.Record{}
+	err := row.Scan(b.dest...)
+	*rec = b.rec // the lists are fresh on every scan: nothing is shared
+	b.rec = apikeys.Record{}
+	s.bufs.Put(b)
+	return err
+}
+
+// timeDest is the scan destination of a time column.
+func (s *Store) timeDest(t *time.Time) any {
+	if s.d.wallClock {
+		return wallClockScanner{t}
+	}
+	return instantScanner{t}
+}
