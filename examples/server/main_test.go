@@ -117,3 +117,19 @@ func TestBadFlags(t *testing.T) {
 		assert.Error(t, err, args)
 	}
 }
+
+func TestMySQLDSN(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"mysql://root@127.0.0.1:3306/test":              "root@tcp(127.0.0.1:3306)/test?parseTime=true",
+		"mysql://u:p%40ss@db:3306/keys?tls=skip-verify": "u:p@ss@tcp(db:3306)/keys?parseTime=true&tls=skip-verify",
+	} {
+		got, err := mysqlDSN(in)
+		require.NoError(t, err)
+		assert.Equal(t, want, got)
+	}
+	for _, bad := range []string{"mysql://host", "mysql:///db", "mysql://%zz"} {
+		_, err := mysqlDSN(bad)
+		assert.Error(t, err, bad)
+	}
+}

@@ -2,16 +2,91 @@ package main
 
 import (
 	"context"
-	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	_ "github.com/go-sql-driver/mysql" // -store mysql://
+	_ "github.com/jackc/pgx/v5/stdlib" // -store postgres://
+	"github.com/jmoiron/sqlx"
+	"github.com/redis/go-redis/v9"
+	_ "modernc.org/sqlite" // -store sqlite:PATH
 
 	"github.com/keyward/apikeys"
+	"github.com/keyward/apikeys/redisstore"
+	"github.com/keyward/apikeys/sqlstore"
 )
 
-// Placeholders until the Redis and SQL stores land.
-func openRedis(context.Context, string) (apikeys.Store, func(), error) {
-	return nil, nil, errors.New("redis store not built yet")
+func openRedis(ctx context.Context, spec string) (apikeys.Store, func(), error) {
+	opts, err := redis.ParseURL(spec)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts.ContextTimeoutEnabled = true
+	rdb := redis.NewClient(opts)
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		rdb.Close()
+		return nil, nil, err
+	}
+	s, err := redisstore.New(rdb, nil)
+	if err != nil {
+		rdb.Close()
+		return nil, nil, err
+	}
+	return s, func() { rdb.Close() }, nil
 }
 
-func openSQL(context.Context, string, string) (apikeys.Store, func(), error) {
-	return nil, nil, errors.New("sql store not built yet")
+// openSQL opens driver on spec, a URL for postgres and mysql or
+// "sqlite:PATH", and migrates the schema.
+func openSQL(ctx context.Context, driver, spec string) (apikeys.Store, func(), error) {
+	dsn := spec
+	switch driver {
+	case "mysql":
+		var err error
+		if dsn, err = mysqlDSN(spec); err != nil {
+			return nil, nil, err
+		}
+	case "sqlite":
+		dsn = "file:" + strings.TrimPrefix(spec, "sqlite:") + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)"
+	}
+	db, err := sqlx.Open(driver, dsn)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	s, err := sqlstore.New(db, nil)
+	if err == nil {
+		err = s.Migrate(ctx)
+	}
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return s, func() { s.Close(); db.Close() }, nil
+}
+
+// mysqlDSN turns mysql://user:pass@host:port/db?params into the driver's
+// user:pass@tcp(host:port)/db?parseTime=true&params form.
+func mysqlDSN(spec string) (string, error) {
+	u, err := url.Parse(spec)
+	if err != nil {
+		return "", err
+	}
+	if u.Host == "" || strings.Trim(u.Path, "/") == "" {
+		return "", fmt.Errorf("want mysql://user[:password]@host[:port]/database")
+	}
+	q := u.Query()
+	q.Set("parseTime", "true")
+	userinfo := "" // the driver's DSN takes these unescaped
+	if u.User != nil {
+		userinfo = u.User.Username()
+		if p, ok := u.User.Password(); ok {
+			userinfo += ":" + p
+		}
+		userinfo += "@"
+	}
+	return fmt.Sprintf("%stcp(%s)/%s?%s", userinfo, u.Host, strings.Trim(u.Path, "/"), q.Encode()), nil
 }
