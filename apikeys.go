@@ -8,6 +8,8 @@ import (
 	"net/mail"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -99,6 +101,14 @@ type Config struct {
 	// until Close.
 	Invalidator Invalidator
 
+	// LastUsedInterval is how often key uses are written to the store's
+	// last_used_at: Authorize only notes a use in memory, a background
+	// goroutine writes the notes in batches, at most once per key per
+	// interval, and Close writes what is left. last_used_at is therefore
+	// about when a key was last used, to within the interval. Default 1
+	// minute; negative turns recording off.
+	LastUsedInterval time.Duration
+
 	// ErrorLog receives failures that do not fail an operation, such as a
 	// notification that could not be published. Default slog.Default().
 	ErrorLog *slog.Logger
@@ -125,8 +135,14 @@ type Manager struct {
 	cache  *cache // nil when off
 	log    *slog.Logger
 
-	stop    context.CancelFunc // ends background work
-	stopped chan struct{}      // closed when background work has ended
+	lastUsed *lastUsed // nil when off
+
+	bgCtx     context.Context // ends background work
+	stop      context.CancelFunc
+	bg        sync.WaitGroup
+	bgMu      sync.Mutex  // guards starting the flusher against Close
+	flusherOn atomic.Bool // the last-used flusher has started
+	closed    bool        // guarded by bgMu
 }
 
 // New returns a Manager on store. cfg may be nil.
@@ -171,7 +187,7 @@ func New(store Store, cfg *Config) (*Manager, error) {
 	if c.ErrorLog == nil {
 		c.ErrorLog = slog.Default()
 	}
-	m := &Manager{store: store, cfg: c, digest: newDigester(c.Pepper), log: c.ErrorLog, stopped: make(chan struct{})}
+	m := &Manager{store: store, cfg: c, digest: newDigester(c.Pepper), log: c.ErrorLog}
 	if c.Cache != nil {
 		ch, err := newCache(*c.Cache)
 		if err != nil {
@@ -179,37 +195,68 @@ func New(store Store, cfg *Config) (*Manager, error) {
 		}
 		m.cache = ch
 	}
-	ctx, stop := context.WithCancel(context.Background())
-	m.stop = stop
+	if c.LastUsedInterval == 0 {
+		c.LastUsedInterval = time.Minute
+	}
+	if c.LastUsedInterval > 0 {
+		m.lastUsed = newLastUsed(c.LastUsedInterval)
+	}
+	m.bgCtx, m.stop = context.WithCancel(context.Background())
 	if c.Invalidator != nil && m.cache != nil {
-		go m.background(ctx)
-	} else {
-		close(m.stopped)
+		m.bg.Add(1)
+		go m.subscribe()
 	}
 	return m, nil
 }
 
-// background runs the Manager's subscription until Close.
-func (m *Manager) background(ctx context.Context) {
-	defer close(m.stopped)
-	err := m.cfg.Invalidator.Subscribe(ctx, m.cache.invalidate, m.cache.flush)
-	if err != nil && ctx.Err() == nil {
+// subscribe runs the invalidation subscription until Close.
+func (m *Manager) subscribe() {
+	defer m.bg.Done()
+	err := m.cfg.Invalidator.Subscribe(m.bgCtx, m.cache.invalidate, m.cache.flush)
+	if err != nil && m.bgCtx.Err() == nil {
 		m.log.Error("apikeys: invalidation subscription ended; the cache falls back to its TTL", "err", err)
+		m.cache.flush()
 	}
-	<-ctx.Done()
+}
+
+// noteUse records a successful use for last_used_at, starting the flusher
+// on the first one, so that Managers that never authorize run no goroutine.
+func (m *Manager) noteUse(id uuid.UUID) {
+	if m.lastUsed == nil {
+		return
+	}
+	m.lastUsed.note(id, normTime(m.cfg.Now()))
+	if !m.flusherOn.Load() {
+		m.bgMu.Lock()
+		if !m.closed && !m.flusherOn.Load() {
+			m.bg.Add(1)
+			go m.runLastUsed(m.bgCtx)
+			m.flusherOn.Store(true)
+		}
+		m.bgMu.Unlock()
+	}
 }
 
 // Close stops the Manager's background work (the invalidation
-// subscription) and waits for it, or for ctx. The Manager must not be used
-// afterwards.
+// subscription and the last-used flusher), waits for it, and writes the
+// pending last-used times, all within ctx. The Manager must not be used
+// afterwards. Close is safe to call more than once.
 func (m *Manager) Close(ctx context.Context) error {
+	m.bgMu.Lock()
+	m.closed = true
+	m.bgMu.Unlock()
 	m.stop()
+	done := make(chan struct{})
+	go func() {
+		m.bg.Wait()
+		close(done)
+	}()
 	select {
-	case <-m.stopped:
-		return nil
+	case <-done:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	return m.flushLastUsed(ctx)
 }
 
 // changed drops id from this Manager's cache and tells the other Managers.
@@ -608,6 +655,9 @@ func (m *Manager) Authorize(ctx context.Context, key string, req Request) (Key, 
 		return Key{}, ErrInvalidKey
 	}
 	err = check(&rec.Key, &req)
+	if err == nil {
+		m.noteUse(rec.ID)
+	}
 	k := publicKey(rec.Key)
 	if m.cache != nil {
 		// rec's lists belong to the cache: the caller gets its own.

@@ -696,8 +696,9 @@ func (brokenStore) Get(context.Context, uuid.UUID) (apikeys.Record, error) {
 func (brokenStore) List(context.Context, string, apikeys.ListQuery) ([]apikeys.Record, error) {
 	return nil, errDown
 }
-func (brokenStore) Update(context.Context, apikeys.Record) error    { return errDown }
-func (brokenStore) Delete(context.Context, string, uuid.UUID) error { return errDown }
+func (brokenStore) Update(context.Context, apikeys.Record) error       { return errDown }
+func (brokenStore) Delete(context.Context, string, uuid.UUID) error    { return errDown }
+func (brokenStore) TouchLastUsed(context.Context, []apikeys.Use) error { return errDown }
 
 func TestStoreFailureFailsClosed(t *testing.T) {
 	t.Parallel()

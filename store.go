@@ -2,6 +2,7 @@ package apikeys
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -28,6 +29,13 @@ type ListQuery struct {
 	Before uuid.UUID
 	// Limit is the most records to return; always at least 1.
 	Limit int
+}
+
+// Use says that the key with ID authorized a request at At. The Manager
+// collects uses and hands them to Store.TouchLastUsed in batches.
+type Use struct {
+	ID uuid.UUID
+	At time.Time
 }
 
 // Store persists key records. The Manager validates, hashes and decides;
@@ -76,4 +84,13 @@ type Store interface {
 	// when there is none, so a second delete reports ErrNotFound. Once
 	// Delete returns, Get no longer finds the record.
 	Delete(ctx context.Context, userID string, id uuid.UUID) error
+
+	// TouchLastUsed sets the LastUsedAt of each used key to its At where
+	// that is later than the stored value; it never moves LastUsedAt back.
+	// Ids without a record (keys deleted since) are skipped, not an error.
+	// It changes nothing else, not even Version: last use is advisory, so
+	// an Update that read the record earlier may write back an older
+	// LastUsedAt, which the next batch corrects. It need not be atomic
+	// across keys. The Manager calls it off the request path.
+	TouchLastUsed(ctx context.Context, uses []Use) error
 }

@@ -141,6 +141,27 @@ func (s *Store) Delete(ctx context.Context, userID string, id uuid.UUID) error {
 	return nil
 }
 
+// TouchLastUsed implements apikeys.Store.
+func (s *Store) TouchLastUsed(ctx context.Context, uses []apikeys.Use) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, u := range uses {
+		cur, ok := s.byID[u.ID]
+		if !ok || !u.At.After(cur.LastUsedAt) {
+			continue
+		}
+		// Stored records are never changed in place: swap in a copy. The
+		// lists may be shared, as neither record is ever modified.
+		next := *cur
+		next.LastUsedAt = u.At
+		s.byID[u.ID] = &next
+	}
+	return nil
+}
+
 func compareID(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) }
 
 // clone copies rec, giving both lists one fresh backing array (one

@@ -545,3 +545,40 @@ func decodeList(v string) ([]string, error) {
 	}
 	return l, nil
 }
+
+// touchScriptSrc sets last_used_at if the record exists and the new time is
+// later. It never creates a record.
+const touchScriptSrc = `
+local cur = redis.call('HGET', KEYS[1], 'last_used_at')
+if cur == false then return 0 end
+if cur == '' or tonumber(cur) < tonumber(ARGV[1]) then
+  redis.call('HSET', KEYS[1], 'last_used_at', ARGV[1])
+  return 1
+end
+return 0
+`
+
+var touchScript = redis.NewScript(touchScriptSrc)
+
+// TouchLastUsed implements apikeys.Store: one single-key script per use,
+// all in one pipeline (which go-redis splits by node on Cluster).
+func (s *Store) TouchLastUsed(ctx context.Context, uses []apikeys.Use) error {
+	if len(uses) == 0 {
+		return ctx.Err()
+	}
+	// Load the script once so the pipeline can use EVALSHA; a script
+	// flushed in between costs one failed batch, retried by the Manager.
+	if err := touchScript.Load(ctx, s.rdb).Err(); err != nil {
+		return fmt.Errorf("redisstore: touch: %w", err)
+	}
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, u := range uses {
+			touchScript.EvalSha(ctx, p, []string{s.recordKey(u.ID.String())}, encodeTime(u.At))
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("redisstore: touch: %w", err)
+	}
+	return nil
+}

@@ -105,7 +105,7 @@ type Store struct {
 	table string
 	n     names
 
-	get, listFirst, listBefore, insert, update, owner, del *stmt
+	get, listFirst, listBefore, insert, update, owner, del, touch *stmt
 	stmts                                                  []*stmt
 
 	bufs sync.Pool // of *scanBuf
@@ -161,6 +161,7 @@ func New(db *sqlx.DB, cfg *Config) (*Store, error) {
 		"expires_at = ?, last_used_at = ?, version = ? WHERE id = ? AND user_id = ? AND version = ?")
 	s.owner = mk("SELECT user_id FROM " + t + " WHERE id = ?")
 	s.del = mk("DELETE FROM " + t + " WHERE id = ? AND user_id = ?")
+	s.touch = mk("UPDATE " + t + " SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)")
 	return s, nil
 }
 
@@ -385,6 +386,34 @@ func (s *Store) Delete(ctx context.Context, userID string, id uuid.UUID) error {
 	}
 	if n == 0 {
 		return apikeys.ErrNotFound
+	}
+	return nil
+}
+
+// TouchLastUsed implements apikeys.Store: one UPDATE per use, all in one
+// transaction, so a batch costs one commit.
+func (s *Store) TouchLastUsed(ctx context.Context, uses []apikeys.Use) error {
+	if len(uses) == 0 {
+		return ctx.Err()
+	}
+	p, err := s.touch.prepared(ctx)
+	if err != nil {
+		return fmt.Errorf("sqlstore: touch: %w", err)
+	}
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlstore: touch: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
+	st := tx.StmtxContext(ctx, p)
+	for _, u := range uses {
+		at := s.d.timeArg(u.At)
+		if _, err := st.ExecContext(ctx, at, u.ID, at); err != nil {
+			return fmt.Errorf("sqlstore: touch: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlstore: touch: %w", err)
 	}
 	return nil
 }

@@ -55,6 +55,7 @@ func Run(t *testing.T, newStore func(t *testing.T) apikeys.Store) {
 		{"ConcurrentDeletes", testConcurrentDeletes},
 		{"CanceledContext", testCanceledContext},
 		{"NoKeyValueStored", testNoKeyValue},
+		{"TouchLastUsed", testTouchLastUsed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -572,6 +573,9 @@ func testCanceledContext(t *testing.T, s apikeys.Store) {
 		"List":   func() error { _, err := s.List(c, user, apikeys.ListQuery{Limit: 10}); return err },
 		"Update": func() error { up := rec; up.Version = 2; return s.Update(c, up) },
 		"Delete": func() error { return s.Delete(c, user, rec.ID) },
+		"TouchLastUsed": func() error {
+			return s.TouchLastUsed(c, []apikeys.Use{{ID: rec.ID, At: rec.LastUsedAt.Add(time.Hour)}})
+		},
 	}
 	for name, op := range ops {
 		err := op()
@@ -613,5 +617,49 @@ func testNoKeyValue(t *testing.T, s apikeys.Store) {
 				t.Fatalf("the stored record holds %q, a piece of the key value", body[i:i+12])
 			}
 		}
+	}
+}
+
+func testTouchLastUsed(t *testing.T, s apikeys.Store) {
+	user := userName(t)
+	newer, older, never := record(t, user), record(t, user), record(t, user)
+	never.LastUsedAt = time.Time{}
+	for _, r := range []apikeys.Record{newer, older, never} {
+		mustCreate(t, s, r)
+	}
+	gone := record(t, user)
+	mustCreate(t, s, gone)
+	if err := s.Delete(ctx(t), user, gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.TouchLastUsed(ctx(t), nil); err != nil {
+		t.Fatalf("TouchLastUsed(no uses) = %v", err)
+	}
+	err := s.TouchLastUsed(ctx(t), []apikeys.Use{
+		{ID: newer.ID, At: newer.LastUsedAt.Add(time.Hour)},
+		{ID: older.ID, At: older.LastUsedAt.Add(-time.Hour)},
+		{ID: never.ID, At: at.Add(3 * time.Hour)},
+		{ID: gone.ID, At: at.Add(time.Hour)},
+		{ID: uuid.Must(uuid.NewV7()), At: at},
+	})
+	if err != nil {
+		t.Fatalf("TouchLastUsed: %v", err)
+	}
+	want := newer
+	want.LastUsedAt = newer.LastUsedAt.Add(time.Hour)
+	wantEqual(t, "a later use", mustGet(t, s, newer.ID), want)
+	wantEqual(t, "an earlier use changes nothing", mustGet(t, s, older.ID), older)
+	want = never
+	want.LastUsedAt = at.Add(3 * time.Hour)
+	wantEqual(t, "a first use", mustGet(t, s, never.ID), want)
+	if _, err := s.Get(ctx(t), gone.ID); !errors.Is(err, apikeys.ErrNotFound) {
+		t.Errorf("TouchLastUsed brought back a deleted key: Get = %v", err)
+	}
+	// The version is untouched, so an Update based on an earlier read
+	// still succeeds.
+	up := newer
+	up.Name, up.Version = "renamed", 2
+	if err := s.Update(ctx(t), up); err != nil {
+		t.Errorf("Update after TouchLastUsed: %v", err)
 	}
 }

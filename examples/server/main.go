@@ -73,6 +73,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 	if err != nil {
 		return err
 	}
+	defer func() {
+		// Write the last-used times still pending.
+		closeCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := m.Close(closeCtx); err != nil {
+			fmt.Fprintln(stderr, "server: closing:", err)
+		}
+	}()
 	if err := bootstrapKeys(ctx, m, *bootstrap, stdout); err != nil {
 		return err
 	}

@@ -1,0 +1,128 @@
+package apikeys
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// lastUsed collects key uses off the request path: Authorize notes a use
+// in memory (one shard lock, no I/O); a background goroutine writes them
+// to the store in batches, at most once per key per interval.
+type lastUsed struct {
+	interval time.Duration
+	shards   [cacheShards]lastUsedShard
+	// flushMu serializes flushes, so that a batch taken from the shards is
+	// written before the next one is taken.
+	flushMu sync.Mutex
+}
+
+type lastUsedShard struct {
+	mu      sync.Mutex
+	pending map[uuid.UUID]time.Time // uses not yet written: the first in the interval
+	written map[uuid.UUID]time.Time // when a use of the key was last written
+	_       [32]byte
+}
+
+// touchBatch bounds one TouchLastUsed call.
+const touchBatch = 1000
+
+func newLastUsed(interval time.Duration) *lastUsed {
+	l := &lastUsed{interval: interval}
+	for i := range l.shards {
+		l.shards[i].pending = make(map[uuid.UUID]time.Time)
+		l.shards[i].written = make(map[uuid.UUID]time.Time)
+	}
+	return l
+}
+
+// note records a use of id at now, unless one is pending or was written
+// less than an interval ago.
+func (l *lastUsed) note(id uuid.UUID, now time.Time) {
+	s := &l.shards[id[15]%cacheShards]
+	s.mu.Lock()
+	if _, ok := s.pending[id]; !ok {
+		if w, ok := s.written[id]; !ok || now.Sub(w) >= l.interval {
+			s.pending[id] = now
+		}
+	}
+	s.mu.Unlock()
+}
+
+// take removes and returns the pending uses, marking them written at now,
+// and forgets writes older than an interval.
+func (l *lastUsed) take(now time.Time) []Use {
+	var uses []Use
+	for i := range l.shards {
+		s := &l.shards[i]
+		s.mu.Lock()
+		for id, at := range s.pending {
+			uses = append(uses, Use{ID: id, At: at})
+			s.written[id] = now
+		}
+		clear(s.pending)
+		for id, w := range s.written {
+			if now.Sub(w) >= l.interval {
+				delete(s.written, id)
+			}
+		}
+		s.mu.Unlock()
+	}
+	return uses
+}
+
+// putBack returns uses that could not be written, unless newer ones came.
+func (l *lastUsed) putBack(uses []Use) {
+	for _, u := range uses {
+		s := &l.shards[u.ID[15]%cacheShards]
+		s.mu.Lock()
+		if _, ok := s.pending[u.ID]; !ok {
+			s.pending[u.ID] = u.At
+		}
+		delete(s.written, u.ID)
+		s.mu.Unlock()
+	}
+}
+
+// flushLastUsed writes the pending uses to the store. On failure the
+// unwritten uses stay pending for the next flush.
+func (m *Manager) flushLastUsed(ctx context.Context) error {
+	l := m.lastUsed
+	if l == nil {
+		return nil
+	}
+	l.flushMu.Lock()
+	defer l.flushMu.Unlock()
+	uses := l.take(m.cfg.Now())
+	for len(uses) > 0 {
+		n := min(len(uses), touchBatch)
+		if err := m.store.TouchLastUsed(ctx, uses[:n]); err != nil {
+			l.putBack(uses)
+			return &StoreError{Op: "touch", Err: err}
+		}
+		uses = uses[n:]
+	}
+	return nil
+}
+
+// runLastUsed flushes every interval until ctx is done.
+func (m *Manager) runLastUsed(ctx context.Context) {
+	defer m.bg.Done()
+	t := time.NewTicker(m.lastUsed.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fctx, cancel := context.WithTimeout(ctx, m.lastUsed.interval)
+			if err := m.flushLastUsed(fctx); err != nil && !errors.Is(err, context.Canceled) {
+				m.log.Error("apikeys: cannot record last use of keys; will retry", "err", err)
+			}
+			cancel()
+		}
+	}
+}
