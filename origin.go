@@ -53,13 +53,80 @@ func ParseOriginPattern(s string) (string, error) {
 }
 
 // IsOrigin reports whether s is an origin exactly as a browser serializes it
-// in an Origin header: canonical, no wildcard. "null" is not.
+// in an Origin header: canonical, no wildcard. "null" is not. It runs on
+// every request, so it checks the canonical form's syntax directly (lower-
+// case ASCII labels, shortest IP literals, no default or zero-padded
+// port) without IDNA processing, and allocates nothing for host names.
 func IsOrigin(s string) bool {
 	if len(s) > MaxOriginLen {
 		return false
 	}
-	canon, reason := canonicalOrigin(s, false)
-	return reason == "" && canon == s
+	var rest string
+	var defPort string
+	switch {
+	case strings.HasPrefix(s, "https://"):
+		rest, defPort = s[len("https://"):], "443"
+	case strings.HasPrefix(s, "http://"):
+		rest, defPort = s[len("http://"):], "80"
+	default:
+		return false
+	}
+	host, port := rest, ""
+	if strings.HasPrefix(rest, "[") {
+		end := strings.IndexByte(rest, ']')
+		if end < 0 {
+			return false
+		}
+		host, port = rest[:end+1], rest[end+1:]
+		a, err := netip.ParseAddr(host[1:end])
+		if err != nil || !a.Is6() || a.Zone() != "" || a.String() != host[1:end] {
+			return false
+		}
+	} else {
+		if i := strings.IndexByte(rest, ':'); i >= 0 {
+			host, port = rest[:i], rest[i:]
+		}
+		if len(host) > 253 || !validSubdomainLabels(host) {
+			return false
+		}
+		last := host[strings.LastIndexByte(host, '.')+1:]
+		if strings.Trim(last, "0123456789") == "" && !canonicalIPv4(host) {
+			return false
+		}
+	}
+	if port == "" {
+		return true
+	}
+	port = port[1:] // after ':'
+	if port == "" || len(port) > 5 || port[0] == '0' || port == defPort || strings.Trim(port, "0123456789") != "" {
+		return false
+	}
+	n, _ := strconv.Atoi(port)
+	return n <= 65535
+}
+
+// canonicalIPv4 reports whether s is four decimal octets without leading
+// zeros.
+func canonicalIPv4(s string) bool {
+	for i := 0; i < 4; i++ {
+		j := strings.IndexByte(s, '.')
+		if i == 3 {
+			j = len(s)
+		}
+		if j <= 0 || j > 3 || (j > 1 && s[0] == '0') {
+			return false
+		}
+		n, err := strconv.Atoi(s[:j])
+		if err != nil || n > 255 {
+			return false
+		}
+		if i < 3 {
+			s = s[j+1:]
+		} else if j != len(s) {
+			return false
+		}
+	}
+	return true
 }
 
 // MatchOrigin reports whether the request origin matches the canonical

@@ -243,8 +243,22 @@ func FuzzParseOrigin(f *testing.F) {
 		if !strings.Contains(canon, "*") && !MatchOrigin(canon, canon) {
 			t.Fatalf("%q does not match itself", canon)
 		}
+		if IsOrigin(origin) && isASCII(origin) && !strings.Contains(origin, "xn--") {
+			if c, err := ParseOriginPattern(origin); err != nil || c != origin {
+				t.Fatalf("IsOrigin(%q) but it canonicalises to %q, %v", origin, c, err)
+			}
+		}
 		if MatchOrigin(canon, origin) && !IsOrigin(origin) {
 			t.Fatalf("pattern %q matched %q, which is not a canonical origin", canon, origin)
 		}
 	})
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
