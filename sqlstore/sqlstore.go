@@ -106,7 +106,7 @@ type Store struct {
 	n     names
 
 	get, listFirst, listBefore, insert, update, owner, del, touch *stmt
-	stmts                                                  []*stmt
+	stmts                                                         []*stmt
 
 	bufs sync.Pool // of *scanBuf
 }
