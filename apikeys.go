@@ -101,6 +101,13 @@ type Config struct {
 	// until Close.
 	Invalidator Invalidator
 
+	// OpTimeout bounds every store call the Manager makes, so that a hung
+	// store cannot hang requests: the call fails with a *StoreError
+	// wrapping context.DeadlineExceeded. A shorter deadline on the caller's
+	// context still wins. Stores that implement Local are not bounded.
+	// Default 5 seconds; negative turns it off.
+	OpTimeout time.Duration
+
 	// LastUsedInterval is how often key uses are written to the store's
 	// last_used_at: Authorize only notes a use in memory, a background
 	// goroutine writes the notes in batches, at most once per key per
@@ -195,6 +202,12 @@ func New(store Store, cfg *Config) (*Manager, error) {
 		}
 		m.cache = ch
 	}
+	if c.OpTimeout == 0 {
+		c.OpTimeout = 5 * time.Second
+	}
+	if _, local := store.(Local); local || c.OpTimeout < 0 {
+		c.OpTimeout = 0
+	}
 	if c.LastUsedInterval == 0 {
 		c.LastUsedInterval = time.Minute
 	}
@@ -208,6 +221,19 @@ func New(store Store, cfg *Config) (*Manager, error) {
 	}
 	return m, nil
 }
+
+// op returns the context for one store call: ctx bounded by OpTimeout.
+func (m *Manager) op(ctx context.Context) (context.Context, context.CancelFunc) {
+	if m.cfg.OpTimeout == 0 {
+		return ctx, noCancel
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= m.cfg.OpTimeout {
+		return ctx, noCancel
+	}
+	return context.WithTimeout(ctx, m.cfg.OpTimeout)
+}
+
+func noCancel() {}
 
 // subscribe runs the invalidation subscription until Close.
 func (m *Manager) subscribe() {
@@ -225,7 +251,7 @@ func (m *Manager) noteUse(id uuid.UUID) {
 	if m.lastUsed == nil {
 		return
 	}
-	m.lastUsed.note(id, normTime(m.cfg.Now()))
+	m.lastUsed.note(id, m.now)
 	if !m.flusherOn.Load() {
 		m.bgMu.Lock()
 		if !m.closed && !m.flusherOn.Load() {
@@ -362,7 +388,9 @@ func (m *Manager) insert(ctx context.Context, rec Record) (NewKey, error) {
 	rec.ID = id
 	rec.Hint = hint(m.cfg.Prefix, value)
 	rec.Digest = m.digest.digest(value)
-	if err := m.store.Create(ctx, rec); err != nil {
+	opCtx, cancel := m.op(ctx)
+	defer cancel()
+	if err := m.store.Create(opCtx, rec); err != nil {
 		return NewKey{}, &StoreError{Op: "create", Err: err}
 	}
 	if m.cache != nil {
@@ -385,7 +413,9 @@ func (m *Manager) owned(ctx context.Context, userID string, id uuid.UUID) (Recor
 	if userID == "" {
 		return Record{}, ErrNotFound
 	}
-	rec, err := m.store.Get(ctx, id)
+	opCtx, cancel := m.op(ctx)
+	defer cancel()
+	rec, err := m.store.Get(opCtx, id)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return Record{}, ErrNotFound
@@ -440,7 +470,9 @@ func (m *Manager) List(ctx context.Context, userID string, opts ListOptions) (Pa
 	if userID == "" {
 		return Page{Keys: []Key{}}, nil
 	}
-	recs, err := m.store.List(ctx, userID, ListQuery{Before: before, Limit: limit + 1})
+	opCtx, cancel := m.op(ctx)
+	defer cancel()
+	recs, err := m.store.List(opCtx, userID, ListQuery{Before: before, Limit: limit + 1})
 	if err != nil {
 		return Page{}, &StoreError{Op: "list", Err: err}
 	}
@@ -531,7 +563,9 @@ func (m *Manager) modify(ctx context.Context, userID string, id uuid.UUID, chang
 		change(&rec)
 		rec.Version++
 		rec.UpdatedAt = m.now()
-		err = m.store.Update(ctx, rec)
+		opCtx, cancel := m.op(ctx)
+		err = m.store.Update(opCtx, rec)
+		cancel()
 		switch {
 		case err == nil:
 			m.changed(ctx, id)
@@ -556,7 +590,9 @@ func (m *Manager) Delete(ctx context.Context, userID string, id uuid.UUID) (Key,
 	if err != nil {
 		return Key{}, err
 	}
-	err = m.store.Delete(ctx, userID, id)
+	opCtx, cancel := m.op(ctx)
+	err = m.store.Delete(opCtx, userID, id)
+	cancel()
 	if err == nil || errors.Is(err, ErrNotFound) {
 		m.changed(ctx, id)
 	}
@@ -641,7 +677,9 @@ func (m *Manager) Authorize(ctx context.Context, key string, req Request) (Key, 
 	digest := m.digest.digest(key)
 	var rec Record
 	if m.cache == nil {
-		rec, err = m.store.Get(ctx, parsed.id)
+		opCtx, cancel := m.op(ctx)
+		rec, err = m.store.Get(opCtx, parsed.id)
+		cancel()
 	} else {
 		rec, err = m.cachedGet(ctx, parsed.id)
 	}
@@ -677,7 +715,9 @@ func (m *Manager) cachedGet(ctx context.Context, id uuid.UUID) (Record, error) {
 		return *e.rec, nil
 	}
 	gen := m.cache.generation(id)
-	rec, err := m.store.Get(ctx, id)
+	opCtx, cancel := m.op(ctx)
+	rec, err := m.store.Get(opCtx, id)
+	cancel()
 	switch {
 	case errors.Is(err, ErrNotFound):
 		m.cache.put(id, nil, gen, now)

@@ -779,3 +779,46 @@ func TestContextDelegates(t *testing.T) {
 	<-ctx.Done() // cancellation passes through
 	require.ErrorIs(t, ctx.Err(), context.Canceled)
 }
+
+// hangingStore never answers Get or List until the context ends, like a
+// store whose server stopped responding. It embeds the interface, not
+// memstore, so memstore's Local marker is not promoted.
+type hangingStore struct{ apikeys.Store }
+
+func (hangingStore) Get(ctx context.Context, _ uuid.UUID) (apikeys.Record, error) {
+	<-ctx.Done()
+	return apikeys.Record{}, ctx.Err()
+}
+
+func (hangingStore) List(ctx context.Context, _ string, _ apikeys.ListQuery) ([]apikeys.Record, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func TestOpTimeout(t *testing.T) {
+	t.Parallel()
+	m, err := apikeys.New(hangingStore{memstore.New()}, &apikeys.Config{OpTimeout: 50 * time.Millisecond})
+	require.NoError(t, err)
+	key, err := apikeys.GenerateKey("ak", apikeys.Public, uuid.Must(uuid.NewV7()))
+	require.NoError(t, err)
+	for name, op := range map[string]func() error{
+		"Authorize": func() error { _, err := m.Authorize(t.Context(), key, apikeys.Request{}); return err },
+		"Get":       func() error { _, err := m.Get(t.Context(), "u", uuid.Must(uuid.NewV7())); return err },
+		"List":      func() error { _, err := m.List(t.Context(), "u", apikeys.ListOptions{}); return err },
+	} {
+		start := time.Now()
+		err := op()
+		elapsed := time.Since(start)
+		var se *apikeys.StoreError
+		assert.ErrorAs(t, err, &se, name)
+		assert.ErrorIs(t, err, context.DeadlineExceeded, name)
+		assert.Less(t, elapsed, 5*time.Second, "%s waited for the hung store", name)
+	}
+	// A shorter deadline of the caller wins.
+	ctx, cancel := context.WithTimeout(t.Context(), time.Millisecond)
+	defer cancel()
+	m2, err := apikeys.New(hangingStore{memstore.New()}, &apikeys.Config{OpTimeout: time.Hour})
+	require.NoError(t, err)
+	_, err = m2.Authorize(ctx, key, apikeys.Request{})
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+}

@@ -39,12 +39,14 @@ func newLastUsed(interval time.Duration) *lastUsed {
 	return l
 }
 
-// note records a use of id at now, unless one is pending or was written
-// less than an interval ago.
-func (l *lastUsed) note(id uuid.UUID, now time.Time) {
+// note records a use of id now, unless one is pending or was written
+// less than an interval ago. The clock is read only when it matters: a key
+// in use is almost always already pending.
+func (l *lastUsed) note(id uuid.UUID, clock func() time.Time) {
 	s := &l.shards[id[15]%cacheShards]
 	s.mu.Lock()
 	if _, ok := s.pending[id]; !ok {
+		now := clock()
 		if w, ok := s.written[id]; !ok || now.Sub(w) >= l.interval {
 			s.pending[id] = now
 		}
@@ -96,7 +98,7 @@ func (m *Manager) flushLastUsed(ctx context.Context) error {
 	}
 	l.flushMu.Lock()
 	defer l.flushMu.Unlock()
-	uses := l.take(m.cfg.Now())
+	uses := l.take(m.now())
 	for len(uses) > 0 {
 		n := min(len(uses), touchBatch)
 		if err := m.store.TouchLastUsed(ctx, uses[:n]); err != nil {

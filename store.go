@@ -94,3 +94,11 @@ type Store interface {
 	// across keys. The Manager calls it off the request path.
 	TouchLastUsed(ctx context.Context, uses []Use) error
 }
+
+// Local is implemented by stores that never wait on I/O, such as memstore.
+// The Manager does not put its per-operation timeout (Config.OpTimeout)
+// around their calls, which keeps their Authorize free of the timer's
+// allocations.
+type Local interface {
+	Local()
+}

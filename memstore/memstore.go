@@ -27,7 +27,13 @@ type Store struct {
 	byUser map[string][]uuid.UUID // ascending
 }
 
-var _ apikeys.Store = (*Store)(nil)
+var (
+	_ apikeys.Store = (*Store)(nil)
+	_ apikeys.Local = (*Store)(nil)
+)
+
+// Local marks the store as never waiting on I/O (see apikeys.Local).
+func (*Store) Local() {}
 
 // New returns an empty Store.
 func New() *Store {

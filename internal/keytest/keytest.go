@@ -6,6 +6,7 @@
 package keytest
 
 import (
+	"bytes"
 	"hash/crc32"
 	"strings"
 )
@@ -43,3 +44,23 @@ func WrongSecret(key string) string { return change(key, bodyStart(key)+22+20) }
 
 // UnknownID returns a well-formed key with key's secret and another id.
 func UnknownID(key string) string { return change(key, bodyStart(key)+11+5) }
+
+// Leak returns the first piece of a key value found in dump: the whole
+// value, or any 12 consecutive characters of its body (what follows
+// "<prefix>_xx_"), or "" when there is none. Hex and base64 encodings of a
+// digest never contain such pieces by accident: the body is base62 of
+// random bytes.
+func Leak(dump []byte, values ...string) string {
+	for _, v := range values {
+		if bytes.Contains(dump, []byte(v)) {
+			return v
+		}
+		body := v[bodyStart(v):]
+		for i := 0; i+12 <= len(body); i++ {
+			if bytes.Contains(dump, []byte(body[i:i+12])) {
+				return body[i : i+12]
+			}
+		}
+	}
+	return ""
+}

@@ -33,3 +33,19 @@ func TestForgedKeys(t *testing.T) {
 		}
 	}
 }
+
+func TestLeak(t *testing.T) {
+	t.Parallel()
+	key := "ak_pk_" + "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	for dump, want := range map[string]string{
+		"nothing here":                        "",
+		"ak_pk_ only the prefix":              "",
+		"x" + key + "y":                       key,
+		"...QRSTUVWXYZab...":                  "QRSTUVWXYZab",
+		"eleven chars: QRSTUVWXYZa, not more": "",
+	} {
+		if got := keytest.Leak([]byte(dump), key); got != want {
+			t.Errorf("Leak(%q) = %q, want %q", dump, got, want)
+		}
+	}
+}
