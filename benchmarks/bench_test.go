@@ -262,11 +262,9 @@ func BenchmarkAuthorizeKeys(b *testing.B) {
 	}
 }
 
-// BenchmarkMiddleware: a small handler on loopback called by parallel
-// clients, bare and behind the middleware (memstore, default Manager). The
-// goal: the middleware costs at most 10% of the bare handler's requests
-// per second.
-func BenchmarkMiddleware(b *testing.B) {
+// middlewareSetup returns a handler writing "hello", the same behind the
+// middleware (memstore, default Manager), and a key it accepts.
+func middlewareSetup(b *testing.B) (bare, protected http.Handler, key string) {
 	m, err := apikeys.New(memstore.New(), nil)
 	if err != nil {
 		b.Fatal(err)
@@ -280,10 +278,28 @@ func BenchmarkMiddleware(b *testing.B) {
 		b.Fatal(err)
 	}
 	hello := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "hello") })
+	return hello, mw.Handler(hello), nk.Value
+}
+
+// browserCall is the request a browser widget makes.
+func browserCall(url, key string) *http.Request {
+	req, _ := http.NewRequest("POST", url, nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Origin", "https://app.example.com")
+	req.Header.Set("X-Assistant", "asst-3")
+	return req
+}
+
+// BenchmarkMiddleware: a small handler on loopback called by parallel
+// clients, bare and behind the middleware (memstore, default Manager). The
+// goal: the middleware costs at most 10% of the bare handler's requests
+// per second.
+func BenchmarkMiddleware(b *testing.B) {
+	hello, protected, key := middlewareSetup(b)
 	for _, tc := range []struct {
 		name string
 		h    http.Handler
-	}{{"bare", hello}, {"middleware", mw.Handler(hello)}} {
+	}{{"bare", hello}, {"middleware", protected}} {
 		b.Run(tc.name, func(b *testing.B) {
 			srv := httptest.NewServer(tc.h)
 			defer srv.Close()
@@ -293,11 +309,7 @@ func BenchmarkMiddleware(b *testing.B) {
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					req, _ := http.NewRequest("POST", srv.URL, nil)
-					req.Header.Set("Authorization", "Bearer "+nk.Value)
-					req.Header.Set("Origin", "https://app.example.com")
-					req.Header.Set("X-Assistant", "asst-3")
-					res, err := client.Do(req)
+					res, err := client.Do(browserCall(srv.URL, key))
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -319,20 +331,8 @@ func BenchmarkMiddleware(b *testing.B) {
 // and the middleware's overhead in percent: the requests-per-second cost
 // at equal concurrency.
 func BenchmarkMiddlewareInterleaved(b *testing.B) {
-	m, err := apikeys.New(memstore.New(), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = m.Close(context.Background()) })
-	nk := createWebKey(b, m)
-	mw, err := middleware.New(m, &middleware.Config{
-		Resource: func(r *http.Request) (string, bool, error) { return r.Header.Get("X-Assistant"), false, nil },
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	hello := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "hello") })
-	bare, protected := httptest.NewServer(hello), httptest.NewServer(mw.Handler(hello))
+	hello, handler, key := middlewareSetup(b)
+	bare, protected := httptest.NewServer(hello), httptest.NewServer(handler)
 	defer bare.Close()
 	defer protected.Close()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
@@ -348,10 +348,7 @@ func BenchmarkMiddlewareInterleaved(b *testing.B) {
 			if side == 1 {
 				url = protected.URL
 			}
-			req, _ := http.NewRequest("POST", url, nil)
-			req.Header.Set("Authorization", "Bearer "+nk.Value)
-			req.Header.Set("Origin", "https://app.example.com")
-			req.Header.Set("X-Assistant", "asst-3")
+			req := browserCall(url, key)
 			start := time.Now()
 			res, err := client.Do(req)
 			if err != nil {

@@ -20,26 +20,7 @@ func TestNoPlaintextAtRest(t *testing.T) {
 		s, rdb, _ := newStore(t, b, nil)
 		m, err := apikeys.New(s, &apikeys.Config{LastUsedInterval: -1})
 		require.NoError(t, err)
-		var values []string
-		for i := range 10 {
-			typ := apikeys.Public
-			if i%2 == 0 {
-				typ = apikeys.Private
-			}
-			nk, err := m.Create(t.Context(), apikeys.CreateParams{
-				Type: typ, Name: fmt.Sprint("k", i), UserID: fmt.Sprint("user-", i%3),
-				AllowedOrigins: []string{"https://app.example.com"}, AllowedAssistants: []string{"asst-1"},
-			})
-			require.NoError(t, err)
-			values = append(values, nk.Value)
-			_, err = m.Authorize(t.Context(), nk.Value, apikeys.Request{Origin: "https://app.example.com"})
-			require.NoError(t, err)
-			if i%3 == 0 {
-				rotated, err := m.Rotate(t.Context(), nk.UserID, nk.ID, 3600e9)
-				require.NoError(t, err)
-				values = append(values, rotated.Value)
-			}
-		}
+		values := keytest.Populate(t, m)
 		var dump bytes.Buffer
 		keys := scanNamespace(t.Context(), t, rdb, s.ns)
 		require.NotEmpty(t, keys)

@@ -7,8 +7,13 @@ package keytest
 
 import (
 	"bytes"
+	"fmt"
 	"hash/crc32"
 	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyward/apikeys"
 )
 
 const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -63,4 +68,38 @@ func Leak(dump []byte, values ...string) string {
 		}
 	}
 	return ""
+}
+
+// Populate creates ten keys through m, for three users, public and
+// private, authorizes each once and rotates every third with a grace
+// period, so that a store has seen every kind of write. It returns every
+// key value issued.
+func Populate(tb testing.TB, m *apikeys.Manager) []string {
+	tb.Helper()
+	var values []string
+	for i := range 10 {
+		typ := apikeys.Public
+		if i%2 == 0 {
+			typ = apikeys.Private
+		}
+		nk, err := m.Create(tb.Context(), apikeys.CreateParams{
+			Type: typ, Name: fmt.Sprint("k", i), UserID: fmt.Sprint("user-", i%3),
+			AllowedOrigins: []string{"https://app.example.com"}, AllowedAssistants: []string{"asst-1"},
+		})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		values = append(values, nk.Value)
+		if _, err := m.Authorize(tb.Context(), nk.Value, apikeys.Request{Origin: "https://app.example.com"}); err != nil {
+			tb.Fatal(err)
+		}
+		if i%3 == 0 {
+			rotated, err := m.Rotate(tb.Context(), nk.UserID, nk.ID, time.Hour)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			values = append(values, rotated.Value)
+		}
+	}
+	return values
 }
