@@ -30,6 +30,9 @@ type lastUsedShard struct {
 // touchBatch bounds one TouchLastUsed call.
 const touchBatch = 1000
 
+// flushTimeout is the least time a background flush is given.
+const flushTimeout = 10 * time.Second
+
 func newLastUsed(interval time.Duration) *lastUsed {
 	l := &lastUsed{interval: interval}
 	for i := range l.shards {
@@ -120,7 +123,9 @@ func (m *Manager) runLastUsed(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			fctx, cancel := context.WithTimeout(ctx, m.lastUsed.interval)
+			// A short interval must not starve a slow store: give each
+			// flush at least flushTimeout.
+			fctx, cancel := context.WithTimeout(ctx, max(m.lastUsed.interval, flushTimeout))
 			if err := m.flushLastUsed(fctx); err != nil && !errors.Is(err, context.Canceled) {
 				m.log.Error("apikeys: cannot record last use of keys; will retry", "err", err)
 			}

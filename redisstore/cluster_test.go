@@ -167,7 +167,7 @@ func TestClusterSlots(t *testing.T) {
 	t.Cleanup(func() { _ = rdb.Close() })
 	rec := &recorder{}
 	rdb.AddHook(rec)
-	s, err := New(rdb, nil)
+	s, err := New(rdb, repairAtOnce) // the workload exercises the repair
 	require.NoError(t, err)
 	m, err := apikeys.New(s, nil)
 	require.NoError(t, err)

@@ -51,7 +51,7 @@ func TestCrashInCreate(t *testing.T) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.step, func(t *testing.T) {
-				s, rdb, _ := newStore(t, b, nil)
+				s, rdb, _ := newStore(t, b, repairAtOnce)
 				m, err := apikeys.New(s, nil)
 				require.NoError(t, err)
 				ctx := t.Context()
@@ -92,7 +92,7 @@ func TestCrashInCreate(t *testing.T) {
 func TestCrashInDelete(t *testing.T) {
 	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
-		s, rdb, _ := newStore(t, b, nil)
+		s, rdb, _ := newStore(t, b, repairAtOnce)
 		m, err := apikeys.New(s, nil)
 		require.NoError(t, err)
 		ctx := t.Context()
@@ -128,7 +128,7 @@ func TestCrashInDelete(t *testing.T) {
 func TestListDuringCreate(t *testing.T) {
 	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
-		s, rdb, _ := newStore(t, b, nil)
+		s, rdb, _ := newStore(t, b, repairAtOnce)
 		m, err := apikeys.New(s, nil)
 		require.NoError(t, err)
 		ctx := t.Context()
@@ -163,7 +163,7 @@ func TestListDuringCreate(t *testing.T) {
 func TestCreateDuringListRepair(t *testing.T) {
 	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
-		s, rdb, _ := newStore(t, b, nil)
+		s, rdb, _ := newStore(t, b, repairAtOnce)
 		ctx := t.Context()
 		rec := testRecord(t, "alice")
 		// The first write of a Create, by hand.
@@ -187,5 +187,48 @@ func TestCreateDuringListRepair(t *testing.T) {
 		assert.Equal(t, []string{rec.ID.String()}, indexMembers(t, s, rdb, "alice"), "the entry was put back")
 		assert.Equal(t, []uuid.UUID{rec.ID}, listIDs(t, s, "alice", 10))
 		assertEveryRecordListed(t, s, rdb)
+	})
+}
+
+// repairAtOnce makes listings remove stale entries however young, to test
+// the repair itself; by default young entries are left alone (see
+// TestYoungEntriesLeftAlone).
+var repairAtOnce = &Config{RepairAfter: -1}
+
+// TestYoungEntriesLeftAlone: with the default RepairAfter, a listing that
+// runs between a Create's two writes neither lists the key nor removes its
+// entry, so no other listing can miss the key once the Create returns (the
+// soak test caught that window). A crash-left entry is removed once old.
+func TestYoungEntriesLeftAlone(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, b backend) {
+		s, rdb, _ := newStore(t, b, nil)
+		m, err := apikeys.New(s, nil)
+		require.NoError(t, err)
+		ctx := t.Context()
+		s.hook = func(ctx context.Context, step string) error {
+			if step != stepCreateIndexed {
+				return nil
+			}
+			recs, err := s.List(ctx, "alice", apikeys.ListQuery{Limit: 10})
+			require.NoError(t, err)
+			assert.Empty(t, recs, "the record is not written yet")
+			assert.Len(t, indexMembers(t, s, rdb, "alice"), 1, "the young entry stays")
+			return nil
+		}
+		nk, err := m.Create(ctx, apikeys.CreateParams{Type: apikeys.Public, Name: "race", UserID: "alice"})
+		require.NoError(t, err)
+		s.hook = nil
+		assert.Equal(t, []uuid.UUID{nk.ID}, listIDs(t, s, "alice", 10))
+
+		// An entry without a record: kept while young, removed once old.
+		young := uuid.Must(uuid.NewV7())
+		old := young
+		old[0], old[1] = 0, 1 // a timestamp in 1970
+		for _, id := range []uuid.UUID{young, old} {
+			require.NoError(t, rdb.ZAdd(ctx, s.indexKey("alice"), redis.Z{Member: id.String()}).Err())
+		}
+		assert.Equal(t, []uuid.UUID{nk.ID}, listIDs(t, s, "alice", 10), "neither is listed")
+		assert.ElementsMatch(t, []string{nk.ID.String(), young.String()}, indexMembers(t, s, rdb, "alice"), "only the old one is removed")
 	})
 }

@@ -39,7 +39,20 @@ type Config struct {
 	// while longer. Default 24h; negative: never, records of expired keys
 	// stay until deleted.
 	ExpiryMargin time.Duration
+
+	// RepairAfter is how old an index entry must be before a listing may
+	// remove it for having no record (an entry whose record belongs to
+	// another user goes at once). Ids are UUIDv7, so an entry's age is
+	// its key's: a young entry without a record may be a Create between
+	// its two writes, and removing it would make concurrent listings miss
+	// the key until the listing that removed it puts it back. Entries left
+	// by a crash are removed once older. Listings skip entries without a
+	// record whatever their age. Default 10 minutes; negative: at once.
+	RepairAfter time.Duration
 }
+
+// DefaultRepairAfter is Config.RepairAfter's default.
+const DefaultRepairAfter = 10 * time.Minute
 
 // Store is an apikeys.Store on a go-redis client. It is safe for concurrent
 // use. The zero value is not usable; call New.
@@ -47,6 +60,8 @@ type Store struct {
 	rdb    redis.UniversalClient
 	ns     string
 	margin time.Duration // < 0: no Redis expiry
+
+	repairAfter time.Duration // < 0: repair at once
 
 	// hook, when set by a test, is called at named points between the
 	// writes of one operation; a non-nil error stops the operation there,
@@ -83,7 +98,10 @@ func New(rdb redis.UniversalClient, cfg *Config) (*Store, error) {
 	if c.ExpiryMargin == 0 {
 		c.ExpiryMargin = DefaultExpiryMargin
 	}
-	return &Store{rdb: rdb, ns: c.Namespace, margin: c.ExpiryMargin}, nil
+	if c.RepairAfter == 0 {
+		c.RepairAfter = DefaultRepairAfter
+	}
+	return &Store{rdb: rdb, ns: c.Namespace, margin: c.ExpiryMargin, repairAfter: c.RepairAfter}, nil
 }
 
 // recordKey is the hash of the record with the id: "<ns>k:{<id>}".
@@ -286,7 +304,12 @@ func (s *Store) List(ctx context.Context, userID string, q apikeys.ListQuery) ([
 			id, err := uuid.Parse(member)
 			h := cmds[i].Val()
 			if err != nil || id.String() != member || len(h) == 0 || h[fUserID] != userID {
-				stale = append(stale, member)
+				// No record yet may be a Create in flight: leave young
+				// entries for a later listing. Another user's record
+				// never is this user's Create.
+				if err != nil || len(h) != 0 || !s.young(id) {
+					stale = append(stale, member)
+				}
 				continue
 			}
 			rec, err := decode(id, h)
@@ -306,6 +329,15 @@ func (s *Store) List(ctx context.Context, userID string, q apikeys.ListQuery) ([
 		upper = "(" + ids[len(ids)-1]
 	}
 	return out, nil
+}
+
+// young reports whether the UUIDv7 id was made less than RepairAfter ago.
+func (s *Store) young(id uuid.UUID) bool {
+	if s.repairAfter < 0 {
+		return false
+	}
+	ms := int64(id[0])<<40 | int64(id[1])<<32 | int64(id[2])<<24 | int64(id[3])<<16 | int64(id[4])<<8 | int64(id[5])
+	return time.Since(time.UnixMilli(ms)) < s.repairAfter
 }
 
 // repair removes index entries of the user whose record is gone or is not

@@ -201,7 +201,7 @@ func TestExpiryMarginDisabled(t *testing.T) {
 // expiry and shows the listing stays consistent and repairs the index.
 func TestExpiredRecordDroppedByRedis(t *testing.T) {
 	t.Parallel()
-	s, rdb, mr := newStore(t, backends[0], &Config{ExpiryMargin: time.Hour})
+	s, rdb, mr := newStore(t, backends[0], &Config{ExpiryMargin: time.Hour, RepairAfter: -1})
 	ctx := t.Context()
 	dies, lives := testRecord(t, "alice"), testRecord(t, "alice")
 	lives.ExpiresAt = time.Time{}
@@ -221,7 +221,7 @@ func TestExpiredRecordDroppedByRedis(t *testing.T) {
 func TestListFillsPageOverStaleEntries(t *testing.T) {
 	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
-		s, rdb, _ := newStore(t, b, nil)
+		s, rdb, _ := newStore(t, b, repairAtOnce)
 		ctx := t.Context()
 		var live []uuid.UUID
 		for i := range 12 {
