@@ -58,7 +58,10 @@
 // records in one pipeline. The cost is O(log n + page) whatever the number
 // of the user's keys. A listing skips index entries whose record is gone or
 // belongs to another user, removes them from the index (lazy repair) and
-// reads further ids to fill the page.
+// reads further ids to fill the page. An entry without a record is removed
+// only once its id is older than Config.RepairAfter (default 10 minutes):
+// a younger one may be a Create between its two writes, and removing it
+// would make concurrent listings miss the key for a moment.
 //
 // # Writes and the invariants they keep
 //
