@@ -552,6 +552,3 @@ func poll(within time.Duration, cond func() error) (int, error) {
 		<-tick.C
 	}
 }
-
-// errNotAllowed reports an Authorize that should have succeeded.
-var errNotAllowed = errors.New("not allowed")
