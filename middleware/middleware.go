@@ -194,6 +194,12 @@ func (mw *Middleware) handler(next http.Handler, requirePrivate bool) http.Handl
 			envelope.WriteError(w, http.StatusUnauthorized, "an API key is required: send Authorization: Bearer <key> or X-API-Key: <key>", nil, nil)
 			return
 		}
+		if !apikeys.ValidKeyFormat(mw.m.Prefix(), key) {
+			// Garbage never reaches Config.Resource (which may read the
+			// body) or the store; the answer is that of any invalid key.
+			mw.refuse(w, r, apikeys.ErrInvalidKey)
+			return
+		}
 		assistant, transient, err := mw.resource(r)
 		if err != nil {
 			envelope.WriteError(w, http.StatusBadRequest, err.Error(), nil, nil)

@@ -363,3 +363,21 @@ func TestPeekBody(t *testing.T) {
 	_, err = middleware.PeekBody(r, 100)
 	assert.ErrorIs(t, err, middleware.ErrBodyTooLarge)
 }
+
+// TestMalformedKeySkipsResource: a malformed key is refused before the
+// service's Resource function runs.
+func TestMalformedKeySkipsResource(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	called := false
+	_, h := newHandler(t, f.m, &middleware.Config{Resource: func(*http.Request) (string, bool, error) {
+		called = true
+		return "", false, nil
+	}}, echo)
+	w := do(h, "POST", "/call", bearer("ak_pk_not-a-key"))
+	require.Equal(t, 401, w.Code)
+	assert.False(t, called, "Resource ran for a malformed key")
+	valid := do(h, "POST", "/call", bearer(keytest.UnknownID(f.open.Value)))
+	assert.Equal(t, valid.Body.String(), w.Body.String(), "the same answer as a well-formed unknown key")
+	assert.True(t, called, "Resource runs for well-formed keys")
+}
