@@ -1,6 +1,7 @@
 package apikeys
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -128,6 +129,8 @@ const (
 	MaxEmailLen       = 254 // bytes
 	MaxAssistantIDLen = 128 // bytes
 
+	defaultOpTimeout = 5 * time.Second
+
 	// updateAttempts bounds how often Update re-reads and re-applies a
 	// change that lost an optimistic-concurrency race.
 	updateAttempts = 8
@@ -194,6 +197,16 @@ func New(store Store, cfg *Config) (*Manager, error) {
 	if c.ErrorLog == nil {
 		c.ErrorLog = slog.Default()
 	}
+	if c.OpTimeout == 0 {
+		c.OpTimeout = defaultOpTimeout
+	}
+	if _, local := store.(Local); local || c.OpTimeout < 0 {
+		c.OpTimeout = 0
+	}
+	if c.LastUsedInterval == 0 {
+		c.LastUsedInterval = time.Minute
+	}
+	// Build the Manager only now: it keeps the normalized Config.
 	m := &Manager{store: store, cfg: c, digest: newDigester(c.Pepper), log: c.ErrorLog}
 	if c.Cache != nil {
 		ch, err := newCache(*c.Cache)
@@ -201,15 +214,6 @@ func New(store Store, cfg *Config) (*Manager, error) {
 			return nil, err
 		}
 		m.cache = ch
-	}
-	if c.OpTimeout == 0 {
-		c.OpTimeout = 5 * time.Second
-	}
-	if _, local := store.(Local); local || c.OpTimeout < 0 {
-		c.OpTimeout = 0
-	}
-	if c.LastUsedInterval == 0 {
-		c.LastUsedInterval = time.Minute
 	}
 	if c.LastUsedInterval > 0 {
 		m.lastUsed = newLastUsed(c.LastUsedInterval)
@@ -293,9 +297,21 @@ func (m *Manager) changed(ctx context.Context, id uuid.UUID) {
 		m.cache.invalidate(id)
 	}
 	if m.cfg.Invalidator != nil {
-		if err := m.cfg.Invalidator.Publish(context.WithoutCancel(ctx), id); err != nil {
+		// The change is made: publish even if the caller gave up, but
+		// within OpTimeout, so a hung notifier cannot hang the request.
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cmp.Or(m.cfg.OpTimeout, defaultOpTimeout))
+		defer cancel()
+		if err := m.cfg.Invalidator.Publish(pctx, id); err != nil {
 			m.log.ErrorContext(ctx, "apikeys: cannot publish key change; other instances drop it within the cache TTL", "id", id, "err", err)
 		}
+	}
+}
+
+// forget drops id from this Manager's cache when the store says it is gone
+// (a retried Delete whose first attempt was applied but reported failed).
+func (m *Manager) forget(id uuid.UUID, err error) {
+	if m.cache != nil && errors.Is(err, ErrNotFound) {
+		m.cache.invalidate(id)
 	}
 }
 
@@ -558,6 +574,7 @@ func (m *Manager) modify(ctx context.Context, userID string, id uuid.UUID, chang
 	for attempt := 1; ; attempt++ {
 		rec, err := m.owned(ctx, userID, id)
 		if err != nil {
+			m.forget(id, err)
 			return Key{}, err
 		}
 		change(&rec)
@@ -566,12 +583,15 @@ func (m *Manager) modify(ctx context.Context, userID string, id uuid.UUID, chang
 		opCtx, cancel := m.op(ctx)
 		err = m.store.Update(opCtx, rec)
 		cancel()
+		if !errors.Is(err, ErrConflict) {
+			// Also on a store error: the write may have been applied
+			// with its reply lost, and dropping a cache entry is free.
+			m.changed(ctx, id)
+		}
 		switch {
 		case err == nil:
-			m.changed(ctx, id)
 			return publicKey(rec.Key), nil
 		case errors.Is(err, ErrNotFound):
-			m.changed(ctx, id)
 			return Key{}, ErrNotFound
 		case errors.Is(err, ErrConflict) && attempt < updateAttempts:
 			continue
@@ -588,14 +608,15 @@ func (m *Manager) modify(ctx context.Context, userID string, id uuid.UUID, chang
 func (m *Manager) Delete(ctx context.Context, userID string, id uuid.UUID) (Key, error) {
 	rec, err := m.owned(ctx, userID, id)
 	if err != nil {
+		m.forget(id, err)
 		return Key{}, err
 	}
 	opCtx, cancel := m.op(ctx)
 	err = m.store.Delete(opCtx, userID, id)
 	cancel()
-	if err == nil || errors.Is(err, ErrNotFound) {
-		m.changed(ctx, id)
-	}
+	// Whatever the outcome: a failed Delete may have been applied with
+	// its reply lost, and dropping a cache entry is free.
+	m.changed(ctx, id)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return Key{}, ErrNotFound

@@ -822,3 +822,25 @@ func TestOpTimeout(t *testing.T) {
 	_, err = m2.Authorize(ctx, key, apikeys.Request{})
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 }
+
+// TestOpTimeoutDefaults: the documented default applies to stores that can
+// wait on I/O, and not to Local ones (a bug: New once kept the Config from
+// before its defaults were filled in).
+func TestOpTimeoutDefaults(t *testing.T) {
+	t.Parallel()
+	for name, tc := range map[string]struct {
+		store apikeys.Store
+		cfg   *apikeys.Config
+		want  time.Duration
+	}{
+		"remote store, default":   {hangingStore{memstore.New()}, nil, 5 * time.Second},
+		"remote store, set":       {hangingStore{memstore.New()}, &apikeys.Config{OpTimeout: time.Second}, time.Second},
+		"remote store, off":       {hangingStore{memstore.New()}, &apikeys.Config{OpTimeout: -1}, 0},
+		"local store, default":    {memstore.New(), nil, 0},
+		"local store, set anyway": {memstore.New(), &apikeys.Config{OpTimeout: time.Second}, 0},
+	} {
+		m, err := apikeys.New(tc.store, tc.cfg)
+		require.NoError(t, err)
+		assert.Equal(t, tc.want, apikeys.OpTimeoutOf(m), name)
+	}
+}

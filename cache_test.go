@@ -2,6 +2,7 @@ package apikeys_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -259,5 +260,89 @@ func TestCacheConfigErrors(t *testing.T) {
 	} {
 		_, err := apikeys.New(memstore.New(), cfg)
 		assert.Error(t, err, name)
+	}
+}
+
+// lostReplyStore applies Update and Delete, then reports a failure, as
+// when a reply is lost after the commit.
+type lostReplyStore struct{ *memstore.Store }
+
+var errLostReply = errors.New("i/o timeout")
+
+func (s lostReplyStore) Update(ctx context.Context, r apikeys.Record) error {
+	if err := s.Store.Update(ctx, r); err != nil {
+		return err
+	}
+	return errLostReply
+}
+
+func (s lostReplyStore) Delete(ctx context.Context, user string, id uuid.UUID) error {
+	if err := s.Store.Delete(ctx, user, id); err != nil {
+		return err
+	}
+	return errLostReply
+}
+
+// TestCacheDroppedWhenWriteReportsFailure: a Delete or Update that was
+// applied but reported an error must not leave the old key working from
+// the cache, nor must the retry of such a Delete (found in review).
+func TestCacheDroppedWhenWriteReportsFailure(t *testing.T) {
+	t.Parallel()
+	m := cachedEnv(t, lostReplyStore{memstore.New()}, newClock(), nil)
+	mk := func() apikeys.NewKey {
+		nk, err := m.Create(t.Context(), apikeys.CreateParams{Type: apikeys.Public, Name: "k", UserID: "u"})
+		require.NoError(t, err)
+		_, err = m.Authorize(t.Context(), nk.Value, apikeys.Request{Origin: "https://evil.example"})
+		require.NoError(t, err, "cached")
+		return nk
+	}
+	deleted := mk()
+	_, err := m.Delete(t.Context(), "u", deleted.ID)
+	require.ErrorIs(t, err, errLostReply)
+	_, err = m.Delete(t.Context(), "u", deleted.ID)
+	require.ErrorIs(t, err, apikeys.ErrNotFound, "the retry finds it gone")
+	_, err = m.Authorize(t.Context(), deleted.Value, apikeys.Request{})
+	assert.ErrorIs(t, err, apikeys.ErrInvalidKey, "a deleted key kept working from the cache")
+
+	tightened := mk()
+	_, err = m.Update(t.Context(), "u", tightened.ID, apikeys.Update{AllowedOrigins: &[]string{"https://good.example"}})
+	require.ErrorIs(t, err, errLostReply)
+	_, err = m.Authorize(t.Context(), tightened.Value, apikeys.Request{Origin: "https://evil.example"})
+	assert.ErrorIs(t, err, apikeys.ErrOriginNotAllowed, "a tightened key kept its old restrictions in the cache")
+}
+
+// hungInvalidator never returns from Publish until its context ends.
+type hungInvalidator struct{}
+
+func (hungInvalidator) Publish(ctx context.Context, _ uuid.UUID) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (hungInvalidator) Subscribe(ctx context.Context, _ func(uuid.UUID), _ func()) error {
+	<-ctx.Done()
+	return nil
+}
+
+// TestPublishBounded: a hung notifier cannot hang a change (found in
+// review: publishing dropped every deadline).
+func TestPublishBounded(t *testing.T) {
+	t.Parallel()
+	// remote hides memstore's Local marker, so OpTimeout applies.
+	type remote struct{ apikeys.Store }
+	m, err := apikeys.New(remote{memstore.New()}, &apikeys.Config{Invalidator: hungInvalidator{}, OpTimeout: 50 * time.Millisecond})
+	require.NoError(t, err)
+	nk, err := m.Create(t.Context(), apikeys.CreateParams{Type: apikeys.Public, Name: "k", UserID: "u"})
+	require.NoError(t, err)
+	done := make(chan error)
+	go func() {
+		_, err := m.Update(context.Background(), "u", nk.ID, apikeys.Update{Name: new("n")})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		require.NoError(t, err, "the update itself succeeded")
+	case <-time.After(10 * time.Second):
+		t.Fatal("Update hung on the notifier")
 	}
 }
