@@ -518,7 +518,9 @@ type Update struct {
 
 // Update applies u to the user's key and returns the result. Concurrent
 // updates of one key are serialized: each is applied to the latest
-// version, none is lost.
+// version, none is lost. The owner may move or clear the expiry of any of
+// their keys, including an expired one, which then works again; this
+// includes the expiry Rotate set on a rotated-out key.
 func (m *Manager) Update(ctx context.Context, userID string, id uuid.UUID, u Update) (Key, error) {
 	// Validate once, before any read, so a bad update reports all its
 	// problems without touching the store.

@@ -78,6 +78,9 @@ func IsOrigin(s string) bool {
 			return false
 		}
 		host, port = rest[:end+1], rest[end+1:]
+		if port != "" && port[0] != ':' {
+			return false // junk after the literal
+		}
 		a, err := netip.ParseAddr(host[1:end])
 		if err != nil || !a.Is6() || a.Zone() != "" || a.String() != host[1:end] {
 			return false

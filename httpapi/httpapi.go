@@ -393,7 +393,7 @@ func (h *handler) rotate(w http.ResponseWriter, r *http.Request) {
 				continue
 			}
 			var n int64
-			if err := json.Unmarshal(v, &n); err != nil || n < 0 || time.Duration(n)*time.Second > h.maxGrace {
+			if err := json.Unmarshal(v, &n); err != nil || n < 0 || n > int64(h.maxGrace/time.Second) {
 				probs = append(probs, fmt.Sprintf("grace_period_seconds: must be an integer from 0 to %d", int64(h.maxGrace/time.Second)))
 				continue
 			}

@@ -256,7 +256,7 @@ func TestRotate(t *testing.T) {
 	_, err = e.m.Authorize(t.Context(), fresh, apikeys.Request{})
 	assert.ErrorIs(t, err, apikeys.ErrInvalidKey)
 
-	for _, body := range []string{`{"grace_period_seconds":-1}`, `{"grace_period_seconds":"1"}`, `{"grace_period_seconds":99999999}`, `{"grace":1}`, `{`} {
+	for _, body := range []string{`{"grace_period_seconds":-1}`, `{"grace_period_seconds":"1"}`, `{"grace_period_seconds":99999999}`, `{"grace_period_seconds":18446744074}`, `{"grace":1}`, `{`} {
 		assert.Equal(t, 400, e.do(e.alice.Value, "POST", "/api_keys/"+id+"/rotate", body).code, body)
 	}
 }

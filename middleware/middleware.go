@@ -169,7 +169,8 @@ func Key(r *http.Request) (apikeys.Key, bool) {
 
 func (mw *Middleware) handler(next http.Handler, requirePrivate bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w = &varyWriter{ResponseWriter: w}
+		vw := &varyWriter{ResponseWriter: w}
+		w = vw
 		origins := r.Header.Values("Origin")
 		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 			mw.preflight(w, origins)
@@ -226,6 +227,9 @@ func (mw *Middleware) handler(next http.Handler, requirePrivate bool) http.Handl
 		}
 		w.Header().Set("Cache-Control", "no-store")
 		next.ServeHTTP(w, r.WithContext(apikeys.NewContext(r.Context(), k)))
+		if !vw.wrote {
+			vw.addVary() // the handler wrote nothing: net/http sends the headers now
+		}
 	})
 }
 
@@ -332,12 +336,16 @@ type varyWriter struct {
 func (w *varyWriter) WriteHeader(code int) {
 	if !w.wrote {
 		w.wrote = true
-		h := w.Header()
-		if !hasToken(h.Values("Vary"), "Origin") {
-			h.Add("Vary", "Origin")
-		}
+		w.addVary()
 	}
 	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *varyWriter) addVary() {
+	h := w.Header()
+	if !hasToken(h.Values("Vary"), "Origin") {
+		h.Add("Vary", "Origin")
+	}
 }
 
 func (w *varyWriter) Write(b []byte) (int, error) {

@@ -362,6 +362,17 @@ func TestPeekBody(t *testing.T) {
 	r = httptest.NewRequest("POST", "/", strings.NewReader(strings.Repeat("x", 101)))
 	_, err = middleware.PeekBody(r, 100)
 	assert.ErrorIs(t, err, middleware.ErrBodyTooLarge)
+	whole, err := io.ReadAll(r.Body)
+	require.NoError(t, err)
+	assert.Len(t, whole, 101, "a body over the limit is put back whole (found in review)")
+
+	for _, limit := range []int64{0, -1, 1<<63 - 1} {
+		r = httptest.NewRequest("POST", "/", strings.NewReader("abc"))
+		_, err = middleware.PeekBody(r, limit)
+		assert.Error(t, err, "limit %d", limit)
+		rest, _ := io.ReadAll(r.Body)
+		assert.Equal(t, "abc", string(rest), "a refused limit leaves the body alone")
+	}
 }
 
 // TestMalformedKeySkipsResource: a malformed key is refused before the
@@ -380,4 +391,30 @@ func TestMalformedKeySkipsResource(t *testing.T) {
 	valid := do(h, "POST", "/call", bearer(keytest.UnknownID(f.open.Value)))
 	assert.Equal(t, valid.Body.String(), w.Body.String(), "the same answer as a well-formed unknown key")
 	assert.True(t, called, "Resource runs for well-formed keys")
+}
+
+// TestVaryWhenHandlerWritesNothing: a handler that replaces Vary and
+// returns without writing still answers with Origin in Vary (found in
+// review; needs a real server, where net/http writes the headers).
+func TestVaryWhenHandlerWritesNothing(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	silent := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Vary", "Accept-Encoding")
+	})
+	_, h := newHandler(t, f.m, nil, silent)
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	req, err := http.NewRequestWithContext(t.Context(), "GET", srv.URL+"/call", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+f.open.Value)
+	req.Header.Set("Origin", "https://a.example")
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, 200, res.StatusCode)
+	assert.Equal(t, "https://a.example", res.Header.Get("Access-Control-Allow-Origin"))
+	vary := strings.Join(res.Header.Values("Vary"), ",")
+	assert.Contains(t, vary, "Origin")
+	assert.Contains(t, vary, "Accept-Encoding")
 }
