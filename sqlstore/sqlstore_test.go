@@ -61,6 +61,11 @@ func TestMigrate(t *testing.T) {
 				}
 				var stores []*sqlstore.Store
 				for _, p := range dbs {
+					// Open each pool's first connection in turn: on a new
+					// SQLite file, two connections switching it to WAL at
+					// once can get SQLITE_BUSY without waiting. Migrate's
+					// own concurrency is what this test is about.
+					require.NoError(t, p.PingContext(ctx(t)))
 					stores = append(stores, newStore(t, p, table))
 				}
 				if tt.name == "twice" {
