@@ -20,9 +20,16 @@ type lastUsed struct {
 	flushMu sync.Mutex
 }
 
+// pendingUse is a use waiting to be written: the first in its interval,
+// or one put back after a failed write, which the next use replaces.
+type pendingUse struct {
+	at      time.Time
+	putBack bool
+}
+
 type lastUsedShard struct {
 	mu      sync.Mutex
-	pending map[uuid.UUID]time.Time // uses not yet written: the first in the interval
+	pending map[uuid.UUID]pendingUse // uses not yet written
 	written map[uuid.UUID]time.Time // when a use of the key was last written
 	_       [32]byte
 }
@@ -36,7 +43,7 @@ const flushTimeout = 10 * time.Second
 func newLastUsed(interval time.Duration) *lastUsed {
 	l := &lastUsed{interval: interval}
 	for i := range l.shards {
-		l.shards[i].pending = make(map[uuid.UUID]time.Time)
+		l.shards[i].pending = make(map[uuid.UUID]pendingUse)
 		l.shards[i].written = make(map[uuid.UUID]time.Time)
 	}
 	return l
@@ -48,10 +55,10 @@ func newLastUsed(interval time.Duration) *lastUsed {
 func (l *lastUsed) note(id uuid.UUID, clock func() time.Time) {
 	s := &l.shards[id[15]%cacheShards]
 	s.mu.Lock()
-	if _, ok := s.pending[id]; !ok {
+	if p, ok := s.pending[id]; !ok || p.putBack {
 		now := clock()
 		if w, ok := s.written[id]; !ok || now.Sub(w) >= l.interval {
-			s.pending[id] = now
+			s.pending[id] = pendingUse{at: now}
 		}
 	}
 	s.mu.Unlock()
@@ -64,8 +71,8 @@ func (l *lastUsed) take(now time.Time) []Use {
 	for i := range l.shards {
 		s := &l.shards[i]
 		s.mu.Lock()
-		for id, at := range s.pending {
-			uses = append(uses, Use{ID: id, At: at})
+		for id, p := range s.pending {
+			uses = append(uses, Use{ID: id, At: p.at})
 			s.written[id] = now
 		}
 		clear(s.pending)
@@ -79,13 +86,15 @@ func (l *lastUsed) take(now time.Time) []Use {
 	return uses
 }
 
-// putBack returns uses that could not be written, unless newer ones came.
+// putBack returns uses that could not be written, unless newer ones came;
+// the next use of the key replaces a put-back one, so last_used_at does
+// not lag behind after a store outage (found in review).
 func (l *lastUsed) putBack(uses []Use) {
 	for _, u := range uses {
 		s := &l.shards[u.ID[15]%cacheShards]
 		s.mu.Lock()
 		if _, ok := s.pending[u.ID]; !ok {
-			s.pending[u.ID] = u.At
+			s.pending[u.ID] = pendingUse{at: u.At, putBack: true}
 		}
 		delete(s.written, u.ID)
 		s.mu.Unlock()

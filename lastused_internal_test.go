@@ -31,6 +31,13 @@ func TestLastUsedCoalesces(t *testing.T) {
 	if got := l.take(late); len(got) != 1 {
 		t.Fatalf("a put-back use was not taken again: %v", got)
 	}
+	// A failed write is put back; a later use replaces it.
+	l.putBack([]Use{{ID: id, At: late}})
+	later := late.Add(time.Hour)
+	l.note(id, at(later))
+	if got := l.take(later); len(got) != 1 || !got[0].At.Equal(later) {
+		t.Fatalf("after a failed write, take = %v, want the later use %v", got, later)
+	}
 }
 
 func at(t time.Time) func() time.Time { return func() time.Time { return t } }
