@@ -30,7 +30,7 @@ type pendingUse struct {
 type lastUsedShard struct {
 	mu      sync.Mutex
 	pending map[uuid.UUID]pendingUse // uses not yet written
-	written map[uuid.UUID]time.Time // when a use of the key was last written
+	written map[uuid.UUID]time.Time  // when a use of the key was last written
 	_       [32]byte
 }
 
