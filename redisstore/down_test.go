@@ -3,8 +3,6 @@ package redisstore
 import (
 	"context"
 	"errors"
-	"io"
-	"net"
 	"sync"
 	"testing"
 	"time"
@@ -15,48 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/keyward/apikeys"
+	"github.com/keyward/apikeys/internal/faultproxy"
 )
-
-// closedAddr returns a local address nothing listens on.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-	return addr
-}
-
-// stuckAddr returns the address of a server that accepts connections,
-// reads what it is sent and never answers, like a Redis that hangs.
-func stuckAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			go func() { _, _ = io.Copy(io.Discard, c) }()
-		}
-	}()
-	t.Cleanup(func() {
-		_ = l.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			_ = c.Close()
-		}
-	})
-	return l.Addr().String()
-}
 
 // TestRedisDown: with Redis unreachable, or hanging, every store call
 // fails promptly, within its context's deadline, with an error that is not
@@ -70,7 +28,7 @@ func TestRedisDown(t *testing.T) {
 		// Generous: the point is "bounded by the deadline", not a timing.
 		bound = deadline + 3*time.Second
 	)
-	closed, stuck := closedAddr(t), stuckAddr(t)
+	closed, stuck := faultproxy.RefusedAddr(t), faultproxy.SilentAddr(t)
 	clients := map[string]redis.UniversalClient{
 		"closed port/client":         redis.NewClient(&redis.Options{Addr: closed}),
 		"closed port/cluster client": redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{closed}}),

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"net"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	_ "time/tzdata" // zones for the DSNs of TestTimesIgnoreSessionZone
 
 	"github.com/keyward/apikeys"
+	"github.com/keyward/apikeys/internal/faultproxy"
 	"github.com/keyward/apikeys/memstore"
 	"github.com/keyward/apikeys/sqlstore"
 	"github.com/keyward/apikeys/storetest"
@@ -258,48 +258,6 @@ type unavailable struct {
 	dsn    string
 }
 
-// refusedAddr returns an address nothing listens on.
-func refusedAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-	return addr
-}
-
-// silentAddr returns the address of a server that accepts connections and
-// never says a word, so only the context can end a call.
-func silentAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	var mu sync.Mutex
-	var conns []net.Conn
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	})
-	t.Cleanup(func() {
-		l.Close()
-		wg.Wait()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return l.Addr().String()
-}
-
 // TestUnavailable checks that every call on a database that is down, or
 // that never answers, or with a canceled context, fails promptly with an
 // error that is not ErrNotFound, and that Authorize fails closed.
@@ -312,10 +270,10 @@ func TestUnavailable(t *testing.T) {
 		return "nobody@tcp(" + addr + ")/nothing?parseTime=true&timeout=60s&readTimeout=60s"
 	}
 	cases := []unavailable{
-		{"postgres refused", "pgx", pgDSN(refusedAddr(t))},
-		{"postgres silent", "pgx", pgDSN(silentAddr(t))},
-		{"mysql refused", "mysql", myDSN(refusedAddr(t))},
-		{"mysql silent", "mysql", myDSN(silentAddr(t))},
+		{"postgres refused", "pgx", pgDSN(faultproxy.RefusedAddr(t))},
+		{"postgres silent", "pgx", pgDSN(faultproxy.SilentAddr(t))},
+		{"mysql refused", "mysql", myDSN(faultproxy.RefusedAddr(t))},
+		{"mysql silent", "mysql", myDSN(faultproxy.SilentAddr(t))},
 		{"sqlite unopenable", "sqlite", sqliteDSN(filepath.Join(t.TempDir(), "no such dir", "keys.db"))},
 	}
 	// A real key of the default prefix, so Authorize gets past parsing.
