@@ -99,16 +99,26 @@ func BenchmarkAuthorizeRefused(b *testing.B) {
 	}
 }
 
+// cacheVariants are the Manager configurations the benchmarks compare.
+func cacheVariants() []struct {
+	name string
+	cfg  *apikeys.Config
+} {
+	return []struct {
+		name string
+		cfg  *apikeys.Config
+	}{
+		{"uncached", &apikeys.Config{}},
+		{"cached", &apikeys.Config{Cache: &apikeys.CacheConfig{}}},
+	}
+}
+
 // BenchmarkAuthorizeCached compares Authorize through the verification
 // cache with uncached Authorize on memstore (the goal: within 2x).
 func BenchmarkAuthorizeCached(b *testing.B) {
 	req := apikeys.Request{Origin: "https://app.example.com", AssistantID: "asst-3"}
-	for _, cached := range []bool{false, true} {
-		name := "uncached"
-		cfg := &apikeys.Config{}
-		if cached {
-			name, cfg.Cache = "cached", &apikeys.CacheConfig{}
-		}
+	for _, v := range cacheVariants() {
+		name, cfg := v.name, v.cfg
 		b.Run(name, func(b *testing.B) {
 			m, err := apikeys.New(memstore.New(), cfg)
 			if err != nil {
@@ -134,12 +144,8 @@ func BenchmarkAuthorizeCached(b *testing.B) {
 // BenchmarkAuthorizeParallel runs Authorize from every core, over 1,000
 // keys, to show the hot path takes no global lock (ns/op falls with -cpu).
 func BenchmarkAuthorizeParallel(b *testing.B) {
-	for _, cached := range []bool{false, true} {
-		name := "uncached"
-		cfg := &apikeys.Config{}
-		if cached {
-			name, cfg.Cache = "cached", &apikeys.CacheConfig{}
-		}
+	for _, v := range cacheVariants() {
+		name, cfg := v.name, v.cfg
 		b.Run(name, func(b *testing.B) {
 			m, err := apikeys.New(memstore.New(), cfg)
 			if err != nil {
