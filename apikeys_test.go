@@ -181,7 +181,7 @@ func TestCreateValidation(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t)
 			_, err := e.m.Create(e.ctx, tt.params)
-			require.ErrorIs(t, err, apikeys.ErrInvalid)
+			require.ErrorIs(t, err, apikeys.ErrValidation)
 			require.ElementsMatch(t, tt.fields, fields(err))
 			var ve *apikeys.ValidationError
 			require.ErrorAs(t, err, &ve)
@@ -373,7 +373,7 @@ func TestTenantIsolation(t *testing.T) {
 	b := e.create(t, apikeys.CreateParams{UserID: "bob"})
 	_, err := e.m.Get(e.ctx, "bob", a.ID)
 	assert.ErrorIs(t, err, apikeys.ErrNotFound)
-	_, err = e.m.Update(e.ctx, "bob", a.ID, apikeys.Update{Name: new("mine now")})
+	_, err = e.m.Update(e.ctx, "bob", a.ID, apikeys.UpdateParams{Name: new("mine now")})
 	assert.ErrorIs(t, err, apikeys.ErrNotFound)
 	_, err = e.m.Delete(e.ctx, "bob", a.ID)
 	assert.ErrorIs(t, err, apikeys.ErrNotFound)
@@ -382,7 +382,7 @@ func TestTenantIsolation(t *testing.T) {
 	_, err = e.m.Get(e.ctx, "", a.ID)
 	assert.ErrorIs(t, err, apikeys.ErrNotFound)
 
-	page, err := e.m.List(e.ctx, "bob", apikeys.ListOptions{})
+	page, err := e.m.List(e.ctx, "bob", apikeys.ListParams{})
 	require.NoError(t, err)
 	require.Len(t, page.Keys, 1)
 	assert.Equal(t, b.ID, page.Keys[0].ID)
@@ -409,7 +409,7 @@ func TestList(t *testing.T) {
 	var got []uuid.UUID
 	var cursor string
 	for pages := 1; ; pages++ {
-		page, err := m.List(t.Context(), "alice", apikeys.ListOptions{Cursor: cursor})
+		page, err := m.List(t.Context(), "alice", apikeys.ListParams{Cursor: cursor})
 		require.NoError(t, err)
 		require.LessOrEqual(t, len(page.Keys), 4)
 		for _, k := range page.Keys {
@@ -425,15 +425,15 @@ func TestList(t *testing.T) {
 	}
 	require.Equal(t, want, got, "newest first, each once")
 
-	page, err := m.List(t.Context(), "alice", apikeys.ListOptions{Limit: 11 - 1})
+	page, err := m.List(t.Context(), "alice", apikeys.ListParams{Limit: 11 - 1})
 	require.NoError(t, err)
 	require.True(t, page.HasMore)
-	page, err = m.List(t.Context(), "nobody", apikeys.ListOptions{})
+	page, err = m.List(t.Context(), "nobody", apikeys.ListParams{})
 	require.NoError(t, err)
 	require.NotNil(t, page.Keys)
 	require.Empty(t, page.Keys)
 
-	for name, opts := range map[string]apikeys.ListOptions{
+	for name, opts := range map[string]apikeys.ListParams{
 		"limit over max":   {Limit: 11},
 		"negative limit":   {Limit: -1},
 		"garbage cursor":   {Cursor: "nope"},
@@ -442,7 +442,7 @@ func TestList(t *testing.T) {
 		"limit and cursor": {Limit: 99, Cursor: "x"},
 	} {
 		_, err := m.List(t.Context(), "alice", opts)
-		assert.ErrorIs(t, err, apikeys.ErrInvalid, name)
+		assert.ErrorIs(t, err, apikeys.ErrValidation, name)
 	}
 }
 
@@ -455,14 +455,14 @@ func TestUpdate(t *testing.T) {
 	e.clock.advance(time.Minute)
 
 	// Nothing given: nothing but updated_at changes.
-	k, err := e.m.Update(e.ctx, "alice", nk.ID, apikeys.Update{})
+	k, err := e.m.Update(e.ctx, "alice", nk.ID, apikeys.UpdateParams{})
 	require.NoError(t, err)
 	want := nk.Key
 	want.UpdatedAt = e.clock.now()
 	assert.Equal(t, want, k)
 
 	exp := e.clock.now().Add(time.Hour)
-	k, err = e.m.Update(e.ctx, "alice", nk.ID, apikeys.Update{
+	k, err = e.m.Update(e.ctx, "alice", nk.ID, apikeys.UpdateParams{
 		Name:               new(" renamed "),
 		AllowedOrigins:     &[]string{"HTTPS://B.example.com"},
 		TransientAssistant: new(true),
@@ -481,7 +481,7 @@ func TestUpdate(t *testing.T) {
 	assert.Equal(t, k, got)
 
 	// Clearing lists and the expiry.
-	k, err = e.m.Update(e.ctx, "alice", nk.ID, apikeys.Update{
+	k, err = e.m.Update(e.ctx, "alice", nk.ID, apikeys.UpdateParams{
 		AllowedOrigins: &[]string{}, AllowedAssistants: &[]string{}, ExpiresAt: new(time.Time{}),
 	})
 	require.NoError(t, err)
@@ -494,16 +494,16 @@ func TestUpdate(t *testing.T) {
 	// A bad update reports every problem and changes nothing.
 	before, err := e.m.Get(e.ctx, "alice", nk.ID)
 	require.NoError(t, err)
-	_, err = e.m.Update(e.ctx, "alice", nk.ID, apikeys.Update{
+	_, err = e.m.Update(e.ctx, "alice", nk.ID, apikeys.UpdateParams{
 		Name: new(""), AllowedOrigins: &[]string{"null"}, AllowedAssistants: &[]string{"a b"}, ExpiresAt: new(time.Unix(5, 0)),
 	})
-	require.ErrorIs(t, err, apikeys.ErrInvalid)
+	require.ErrorIs(t, err, apikeys.ErrValidation)
 	assert.ElementsMatch(t, []string{"name", "allowed_origins[0]", "allowed_assistants[0]", "expires_at"}, fields(err))
 	after, err := e.m.Get(e.ctx, "alice", nk.ID)
 	require.NoError(t, err)
 	assert.Equal(t, before, after)
 
-	_, err = e.m.Update(e.ctx, "alice", uuid.Must(uuid.NewV7()), apikeys.Update{Name: new("x")})
+	_, err = e.m.Update(e.ctx, "alice", uuid.Must(uuid.NewV7()), apikeys.UpdateParams{Name: new("x")})
 	assert.ErrorIs(t, err, apikeys.ErrNotFound)
 }
 
@@ -541,14 +541,14 @@ func TestUpdateKeepsConcurrentChange(t *testing.T) {
 		require.NoError(t, rs.Store.Update(t.Context(), cur))
 	}
 	rs.before.Store(3)
-	k, err := m.Update(t.Context(), "alice", nk.ID, apikeys.Update{TransientAssistant: new(true)})
+	k, err := m.Update(t.Context(), "alice", nk.ID, apikeys.UpdateParams{TransientAssistant: new(true)})
 	require.NoError(t, err)
 	assert.True(t, k.TransientAssistant)
 	assert.Equal(t, "competitor 3", k.Name, "the concurrent rename survives")
 
 	// A store that always loses: the Manager gives up with ErrConflict.
 	rs.before.Store(1000)
-	_, err = m.Update(t.Context(), "alice", nk.ID, apikeys.Update{TransientAssistant: new(false)})
+	_, err = m.Update(t.Context(), "alice", nk.ID, apikeys.UpdateParams{TransientAssistant: new(false)})
 	assert.ErrorIs(t, err, apikeys.ErrConflict)
 }
 
@@ -560,10 +560,10 @@ func TestConcurrentUpdatesThroughManager(t *testing.T) {
 	for i := range 16 {
 		wg.Go(func() {
 			if i%2 == 0 {
-				_, err := e.m.Update(e.ctx, "alice", nk.ID, apikeys.Update{Name: new("final name")})
+				_, err := e.m.Update(e.ctx, "alice", nk.ID, apikeys.UpdateParams{Name: new("final name")})
 				assert.NoError(t, err)
 			} else {
-				_, err := e.m.Update(e.ctx, "alice", nk.ID, apikeys.Update{TransientAssistant: new(true)})
+				_, err := e.m.Update(e.ctx, "alice", nk.ID, apikeys.UpdateParams{TransientAssistant: new(true)})
 				assert.NoError(t, err)
 			}
 		})
@@ -653,10 +653,10 @@ func TestRotate(t *testing.T) {
 		e := newEnv(t)
 		old := e.create(t, apikeys.CreateParams{ExpiresAt: e.clock.now().Add(time.Minute)})
 		_, err := e.m.Rotate(e.ctx, "alice", old.ID, -time.Second)
-		assert.ErrorIs(t, err, apikeys.ErrInvalid)
+		assert.ErrorIs(t, err, apikeys.ErrValidation)
 		e.clock.advance(time.Minute)
 		_, err = e.m.Rotate(e.ctx, "alice", old.ID, 0)
-		assert.ErrorIs(t, err, apikeys.ErrInvalid, "an expired key cannot be rotated")
+		assert.ErrorIs(t, err, apikeys.ErrValidation, "an expired key cannot be rotated")
 		_, err = e.m.Rotate(e.ctx, "alice", uuid.Must(uuid.NewV7()), 0)
 		assert.ErrorIs(t, err, apikeys.ErrNotFound)
 		require.Equal(t, 1, e.store.Len(), "nothing was created")
@@ -714,8 +714,8 @@ func TestStoreFailureFailsClosed(t *testing.T) {
 			return err
 		},
 		"Get":    func() error { _, err := m.Get(t.Context(), "u", id); return err },
-		"List":   func() error { _, err := m.List(t.Context(), "u", apikeys.ListOptions{}); return err },
-		"Update": func() error { _, err := m.Update(t.Context(), "u", id, apikeys.Update{}); return err },
+		"List":   func() error { _, err := m.List(t.Context(), "u", apikeys.ListParams{}); return err },
+		"Update": func() error { _, err := m.Update(t.Context(), "u", id, apikeys.UpdateParams{}); return err },
 		"Delete": func() error { _, err := m.Delete(t.Context(), "u", id); return err },
 		"Rotate": func() error { _, err := m.Rotate(t.Context(), "u", id, 0); return err },
 	}
@@ -724,7 +724,7 @@ func TestStoreFailureFailsClosed(t *testing.T) {
 		var se *apikeys.StoreError
 		assert.ErrorAs(t, err, &se, name)
 		assert.ErrorIs(t, err, errDown, name)
-		for _, not := range []error{apikeys.ErrInvalidKey, apikeys.ErrNotFound, apikeys.ErrInvalid} {
+		for _, not := range []error{apikeys.ErrInvalidKey, apikeys.ErrNotFound, apikeys.ErrValidation} {
 			assert.NotErrorIs(t, err, not, name)
 		}
 	}
@@ -758,10 +758,10 @@ func TestValidateDryRun(t *testing.T) {
 	e := newEnv(t)
 	require.NoError(t, e.m.ValidateCreate(apikeys.CreateParams{Type: apikeys.Public, Name: "x", UserID: "u"}))
 	err := e.m.ValidateCreate(apikeys.CreateParams{Type: "x", Name: "x", UserID: "u"})
-	require.ErrorIs(t, err, apikeys.ErrInvalid)
+	require.ErrorIs(t, err, apikeys.ErrValidation)
 	require.Equal(t, []string{"key_type"}, fields(err))
-	require.NoError(t, e.m.ValidateUpdate(apikeys.Update{Name: new("ok")}))
-	err = e.m.ValidateUpdate(apikeys.Update{Name: new(""), AllowedOrigins: &[]string{"null"}})
+	require.NoError(t, e.m.ValidateUpdate(apikeys.UpdateParams{Name: new("ok")}))
+	err = e.m.ValidateUpdate(apikeys.UpdateParams{Name: new(""), AllowedOrigins: &[]string{"null"}})
 	require.ElementsMatch(t, []string{"name", "allowed_origins[0]"}, fields(err))
 	require.Zero(t, e.store.Len(), "validation stores nothing")
 }
@@ -804,7 +804,7 @@ func TestOpTimeout(t *testing.T) {
 	for name, op := range map[string]func() error{
 		"Authorize": func() error { _, err := m.Authorize(t.Context(), key, apikeys.Request{}); return err },
 		"Get":       func() error { _, err := m.Get(t.Context(), "u", uuid.Must(uuid.NewV7())); return err },
-		"List":      func() error { _, err := m.List(t.Context(), "u", apikeys.ListOptions{}); return err },
+		"List":      func() error { _, err := m.List(t.Context(), "u", apikeys.ListParams{}); return err },
 	} {
 		start := time.Now()
 		err := op()

@@ -118,7 +118,7 @@ func TestCacheMutationsThroughManager(t *testing.T) {
 	_, err = m.Authorize(t.Context(), nk.Value, apikeys.Request{Origin: "https://b.example"})
 	require.NoError(t, err)
 
-	_, err = m.Update(t.Context(), "u", nk.ID, apikeys.Update{AllowedOrigins: &[]string{"https://a.example"}})
+	_, err = m.Update(t.Context(), "u", nk.ID, apikeys.UpdateParams{AllowedOrigins: &[]string{"https://a.example"}})
 	require.NoError(t, err)
 	_, err = m.Authorize(t.Context(), nk.Value, apikeys.Request{Origin: "https://b.example"})
 	assert.ErrorIs(t, err, apikeys.ErrOriginNotAllowed, "an update takes effect at once")
@@ -305,7 +305,7 @@ func TestCacheDroppedWhenWriteReportsFailure(t *testing.T) {
 	assert.ErrorIs(t, err, apikeys.ErrInvalidKey, "a deleted key kept working from the cache")
 
 	tightened := mk()
-	_, err = m.Update(t.Context(), "u", tightened.ID, apikeys.Update{AllowedOrigins: &[]string{"https://good.example"}})
+	_, err = m.Update(t.Context(), "u", tightened.ID, apikeys.UpdateParams{AllowedOrigins: &[]string{"https://good.example"}})
 	require.ErrorIs(t, err, errLostReply)
 	_, err = m.Authorize(t.Context(), tightened.Value, apikeys.Request{Origin: "https://evil.example"})
 	assert.ErrorIs(t, err, apikeys.ErrOriginNotAllowed, "a tightened key kept its old restrictions in the cache")
@@ -336,7 +336,7 @@ func TestPublishBounded(t *testing.T) {
 	require.NoError(t, err)
 	done := make(chan error)
 	go func() {
-		_, err := m.Update(context.Background(), "u", nk.ID, apikeys.Update{Name: new("n")})
+		_, err := m.Update(context.Background(), "u", nk.ID, apikeys.UpdateParams{Name: new("n")})
 		done <- err
 	}()
 	select {

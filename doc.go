@@ -52,6 +52,6 @@
 // # Errors
 //
 // Invalid input is reported as *ValidationError values, one per bad field,
-// joined with errors.Join; all of them unwrap to ErrInvalid, and FieldErrors
+// joined with errors.Join; all of them unwrap to ErrValidation, and FieldErrors
 // lists them. Nothing is stored when any field is invalid.
 package apikeys

@@ -8,9 +8,9 @@ import (
 // Errors returned by the Manager. Match them with errors.Is; the values
 // wrapped around them carry details but never a key value.
 var (
-	// ErrInvalid is what every *ValidationError unwraps to: the caller sent a
+	// ErrValidation is what every *ValidationError unwraps to: the caller sent a
 	// bad field, and nothing was stored.
-	ErrInvalid = errors.New("apikeys: invalid input")
+	ErrValidation = errors.New("apikeys: invalid input")
 
 	// ErrNotFound: no key with that id belongs to that user. Another user's
 	// key is reported the same way, so ids of other tenants cannot be probed.
@@ -46,7 +46,7 @@ var (
 	ErrDuplicate = errors.New("apikeys: duplicate key id")
 )
 
-// ValidationError reports one bad input field. It unwraps to ErrInvalid.
+// ValidationError reports one bad input field. It unwraps to ErrValidation.
 // When several fields are bad the Manager returns them all, joined with
 // errors.Join; FieldErrors lists them.
 type ValidationError struct {
@@ -58,8 +58,8 @@ func (e *ValidationError) Error() string {
 	return "apikeys: invalid " + e.Field + ": " + e.Reason
 }
 
-// Unwrap returns ErrInvalid.
-func (e *ValidationError) Unwrap() error { return ErrInvalid }
+// Unwrap returns ErrValidation.
+func (e *ValidationError) Unwrap() error { return ErrValidation }
 
 // FieldErrors returns every *ValidationError in err's tree, in order. It
 // returns nil for errors that carry none.

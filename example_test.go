@@ -49,7 +49,7 @@ func ExampleManager_Create_validation() {
 		UserID:         "user-42",
 		AllowedOrigins: []string{"https://*.com"},
 	})
-	fmt.Println(errors.Is(err, apikeys.ErrInvalid))
+	fmt.Println(errors.Is(err, apikeys.ErrValidation))
 	for _, fe := range apikeys.FieldErrors(err) {
 		fmt.Printf("%s: %s\n", fe.Field, fe.Reason)
 	}
@@ -66,7 +66,7 @@ func ExampleManager_Update() {
 	k, _ := m.Create(ctx, apikeys.CreateParams{Type: apikeys.Public, Name: "widget", UserID: "u1"})
 
 	// Only the fields given change; new(v) (Go 1.26) makes the pointers.
-	updated, err := m.Update(ctx, "u1", k.ID, apikeys.Update{
+	updated, err := m.Update(ctx, "u1", k.ID, apikeys.UpdateParams{
 		Name:           new("widget (staging)"),
 		AllowedOrigins: &[]string{"https://staging.example.com:443"},
 	})

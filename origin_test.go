@@ -114,8 +114,8 @@ func TestParseOriginPatternRefuses(t *testing.T) {
 			if err == nil {
 				t.Fatalf("ParseOriginPattern(%q) = %q, want an error", tt.in, got)
 			}
-			if !errors.Is(err, ErrInvalid) {
-				t.Fatalf("error %v does not unwrap to ErrInvalid", err)
+			if !errors.Is(err, ErrValidation) {
+				t.Fatalf("error %v does not unwrap to ErrValidation", err)
 			}
 			var ve *ValidationError
 			if !errors.As(err, &ve) || ve.Reason == "" {
@@ -228,8 +228,8 @@ func FuzzParseOrigin(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in, origin string) {
 		canon, err := ParseOriginPattern(in)
 		if err != nil {
-			if !errors.Is(err, ErrInvalid) {
-				t.Fatalf("error %v is not ErrInvalid", err)
+			if !errors.Is(err, ErrValidation) {
+				t.Fatalf("error %v is not ErrValidation", err)
 			}
 			return
 		}

@@ -259,7 +259,7 @@ func (h *handler) update(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var u apikeys.Update
+	var u apikeys.UpdateParams
 	bad := map[string]bool{}
 	for _, name := range slices.Sorted(maps.Keys(fields)) {
 		raw := fields[name]
@@ -317,7 +317,7 @@ func (h *handler) update(w http.ResponseWriter, r *http.Request) {
 
 func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	var opts apikeys.ListOptions
+	var opts apikeys.ListParams
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil {
@@ -536,7 +536,7 @@ func (h *handler) invalid(w http.ResponseWriter, probs []string, validation erro
 func (h *handler) error(w http.ResponseWriter, r *http.Request, err error) {
 	var se *apikeys.StoreError
 	switch {
-	case errors.Is(err, apikeys.ErrInvalid):
+	case errors.Is(err, apikeys.ErrValidation):
 		var probs []string
 		for _, fe := range apikeys.FieldErrors(err) {
 			probs = append(probs, fe.Field+": "+fe.Reason)

@@ -86,7 +86,7 @@ func (r response) errs() []string {
 }
 
 func (e *env) count(user string) int {
-	page, err := e.m.List(e.t.Context(), user, apikeys.ListOptions{Limit: 1000})
+	page, err := e.m.List(e.t.Context(), user, apikeys.ListParams{Limit: 1000})
 	require.NoError(e.t, err)
 	return len(page.Keys)
 }
@@ -324,7 +324,7 @@ func TestCustomOwnerAndPrefix(t *testing.T) {
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r)
 	require.Equal(t, 201, w.Code, w.Body.String())
-	page, err := m.List(t.Context(), "carol", apikeys.ListOptions{})
+	page, err := m.List(t.Context(), "carol", apikeys.ListParams{})
 	require.NoError(t, err)
 	assert.Len(t, page.Keys, 1)
 

@@ -179,9 +179,9 @@ func TestClusterSlots(t *testing.T) {
 		require.NoError(t, err, "user %q", u)
 		_, err = m.Authorize(ctx, nk.Value, apikeys.Request{Origin: "https://app.example.com"})
 		require.NoError(t, err)
-		_, err = m.Update(ctx, u, nk.ID, apikeys.Update{Name: new("renamed")})
+		_, err = m.Update(ctx, u, nk.ID, apikeys.UpdateParams{Name: new("renamed")})
 		require.NoError(t, err)
-		page, err := m.List(ctx, u, apikeys.ListOptions{})
+		page, err := m.List(ctx, u, apikeys.ListParams{})
 		require.NoError(t, err)
 		require.Len(t, page.Keys, 1)
 
@@ -198,7 +198,7 @@ func TestClusterSlots(t *testing.T) {
 		_, err = m.Delete(ctx, u, nk.ID)
 		require.ErrorIs(t, err, errCrash)
 		s.hook = nil
-		page, err = m.List(ctx, u, apikeys.ListOptions{})
+		page, err = m.List(ctx, u, apikeys.ListParams{})
 		require.NoError(t, err)
 		require.Empty(t, page.Keys)
 

@@ -73,7 +73,7 @@ func TestCrashInCreate(t *testing.T) {
 				}
 				assertEveryRecordListed(t, s, rdb)
 
-				page, err := m.List(ctx, "alice", apikeys.ListOptions{})
+				page, err := m.List(ctx, "alice", apikeys.ListParams{})
 				require.NoError(t, err)
 				if tt.wantRecord {
 					require.Len(t, page.Keys, 1)
@@ -113,7 +113,7 @@ func TestCrashInDelete(t *testing.T) {
 		assert.Equal(t, []string{nk.ID.String()}, indexMembers(t, s, rdb, "alice"))
 		assertEveryRecordListed(t, s, rdb)
 
-		page, err := m.List(ctx, "alice", apikeys.ListOptions{})
+		page, err := m.List(ctx, "alice", apikeys.ListParams{})
 		require.NoError(t, err)
 		assert.Empty(t, page.Keys)
 		assert.Empty(t, indexMembers(t, s, rdb, "alice"), "the listing removed the stale entry")

@@ -77,7 +77,7 @@ func TestRedisDown(t *testing.T) {
 					return wantStoreError(err)
 				},
 				"Manager.List": func(ctx context.Context) error {
-					_, err := m.List(ctx, "alice", apikeys.ListOptions{})
+					_, err := m.List(ctx, "alice", apikeys.ListParams{})
 					return wantStoreError(err)
 				},
 			}

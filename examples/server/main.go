@@ -131,7 +131,7 @@ func bootstrapKeys(ctx context.Context, m *apikeys.Manager, users string, out io
 		if user == "" {
 			continue
 		}
-		page, err := m.List(ctx, user, apikeys.ListOptions{Limit: 1})
+		page, err := m.List(ctx, user, apikeys.ListParams{Limit: 1})
 		if err != nil {
 			return fmt.Errorf("bootstrap %s: %w", user, err)
 		}

@@ -139,7 +139,7 @@ func TestNothingHalfApplied(t *testing.T) {
 					case r < 8:
 						k := l[rng.IntN(len(l))]
 						n := stamps.Add(1)
-						var u apikeys.Update
+						var u apikeys.UpdateParams
 						name, origins, assistants := stamp('u', n)
 						u.Name, u.AllowedOrigins, u.AllowedAssistants = &name, &origins, &assistants
 						_, err := m.Update(callCtx(t), user, k.key.ID, u)
@@ -205,7 +205,7 @@ func TestNothingHalfApplied(t *testing.T) {
 
 		// Back up: wait until the store answers again.
 		_, err := poll(recoverWithin, func() error {
-			_, err := m.List(callCtx(t), "user-0", apikeys.ListOptions{})
+			_, err := m.List(callCtx(t), "user-0", apikeys.ListParams{})
 			return err
 		})
 		require.NoError(t, err, "the store did not recover")
@@ -340,7 +340,7 @@ func originOf(k apikeys.Key) string {
 func listAll(t *testing.T, ctx context.Context, m *apikeys.Manager, user string) []apikeys.Key {
 	t.Helper()
 	var all []apikeys.Key
-	opts := apikeys.ListOptions{Limit: 3}
+	opts := apikeys.ListParams{Limit: 3}
 	for range 1000 {
 		page, err := m.List(ctx, user, opts)
 		require.NoError(t, err, "List")

@@ -456,11 +456,11 @@ func allOps(t *testing.T, m *apikeys.Manager, user string, k apikeys.NewKey) []o
 		}},
 		{"Get", func(ctx context.Context) error { _, err := m.Get(ctx, user, k.ID); return err }},
 		{"List", func(ctx context.Context) error {
-			_, err := m.List(ctx, user, apikeys.ListOptions{})
+			_, err := m.List(ctx, user, apikeys.ListParams{})
 			return err
 		}},
 		{"Update", func(ctx context.Context) error {
-			_, err := m.Update(ctx, user, k.ID, apikeys.Update{Name: new("renamed during fault")})
+			_, err := m.Update(ctx, user, k.ID, apikeys.UpdateParams{Name: new("renamed during fault")})
 			return err
 		}},
 		{"Delete", func(ctx context.Context) error { _, err := m.Delete(ctx, user, k.ID); return err }},

@@ -330,7 +330,7 @@ func (s *soak) get(user string, id uuid.UUID) (apikeys.Key, error) {
 	return s.m.Get(s.ctx, user, id)
 }
 
-func (s *soak) update(user string, id uuid.UUID, u apikeys.Update) (apikeys.Key, error) {
+func (s *soak) update(user string, id uuid.UUID, u apikeys.UpdateParams) (apikeys.Key, error) {
 	s.counts[opUpdate].Add(1)
 	return s.m.Update(s.ctx, user, id, u)
 }
@@ -345,7 +345,7 @@ func (s *soak) delete(user string, id uuid.UUID) (apikeys.Key, error) {
 	return s.m.Delete(s.ctx, user, id)
 }
 
-func (s *soak) list(user string, opts apikeys.ListOptions) (apikeys.Page, error) {
+func (s *soak) list(user string, opts apikeys.ListParams) (apikeys.Page, error) {
 	s.counts[opList].Add(1)
 	return s.m.List(s.ctx, user, opts)
 }
@@ -433,7 +433,7 @@ func (s *soak) listAll(where string, u *userReg) map[uuid.UUID]bool {
 			s.violate("%s: listing of %s does not end", where, u.id)
 			return nil
 		}
-		page, err := s.list(u.id, apikeys.ListOptions{Limit: pageSize, Cursor: cursor})
+		page, err := s.list(u.id, apikeys.ListParams{Limit: pageSize, Cursor: cursor})
 		if err != nil {
 			s.unexpectedErr(where+": List", err)
 			return nil
@@ -603,7 +603,7 @@ func (w *worker) update() {
 	s := w.s
 	e := w.own[w.rnd.IntN(len(w.own))]
 	name := w.nextName("renamed")
-	u := apikeys.Update{Name: &name}
+	u := apikeys.UpdateParams{Name: &name}
 	if w.rnd.IntN(2) == 0 {
 		o := w.origins()
 		u.AllowedOrigins = &o
@@ -803,7 +803,7 @@ func (w *worker) foreign() {
 	case 1:
 		what = "Update"
 		name := intruder + " " + me
-		_, err = s.update(me, e.id, apikeys.Update{Name: &name, AllowedOrigins: &[]string{"https://evil.example.net"}})
+		_, err = s.update(me, e.id, apikeys.UpdateParams{Name: &name, AllowedOrigins: &[]string{"https://evil.example.net"}})
 	case 2:
 		what = "Delete"
 		_, err = s.delete(me, e.id)

@@ -1,0 +1,299 @@
+package apikeys
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// CreateParams describes a new key.
+type CreateParams struct {
+	Type               KeyType
+	Name               string
+	AllowedOrigins     []string
+	AllowedAssistants  []string
+	TransientAssistant bool
+	UserID             string
+	UserEmail          string
+	// ExpiresAt, when not zero, must be in the future.
+	ExpiresAt time.Time
+}
+
+// Create validates p and stores a new key. The returned NewKey holds the
+// key value, which is never stored and cannot be read again. Every invalid
+// field is reported (errors.Is(err, ErrValidation); FieldErrors lists them)
+// and nothing is stored.
+func (m *Manager) Create(ctx context.Context, p CreateParams) (NewKey, error) {
+	now := m.now()
+	rec, probs := m.checkCreate(p, now)
+	if len(probs) > 0 {
+		return NewKey{}, probs.err()
+	}
+	rec.CreatedAt, rec.UpdatedAt = now, now
+	return m.insert(ctx, rec)
+}
+
+// ValidateCreate reports what Create would refuse in p, without storing
+// anything. It returns nil when Create would accept p.
+func (m *Manager) ValidateCreate(p CreateParams) error {
+	_, probs := m.checkCreate(p, m.now())
+	return probs.err()
+}
+
+func (m *Manager) checkCreate(p CreateParams, now time.Time) (Record, problems) {
+	var probs problems
+	if p.Type != Private && p.Type != Public {
+		probs.add("key_type", `must be "private" or "public"`)
+	}
+	rec := Record{Version: 1}
+	rec.Type = p.Type
+	rec.TransientAssistant = p.TransientAssistant
+	rec.Name = m.checkName(&probs, p.Name)
+	rec.AllowedOrigins = m.checkOrigins(&probs, p.AllowedOrigins)
+	rec.AllowedAssistants = m.checkAssistants(&probs, p.AllowedAssistants)
+	rec.UserID = checkUserID(&probs, p.UserID)
+	rec.UserEmail = checkEmail(&probs, p.UserEmail)
+	rec.ExpiresAt = checkExpiry(&probs, p.ExpiresAt, now)
+	return rec, probs
+}
+
+// insert gives rec a fresh id and value and stores it.
+func (m *Manager) insert(ctx context.Context, rec Record) (NewKey, error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return NewKey{}, fmt.Errorf("apikeys: new id: %w", err)
+	}
+	value, err := generateKey(m.cfg.Prefix, rec.Type, id)
+	if err != nil {
+		return NewKey{}, fmt.Errorf("apikeys: new key: %w", err)
+	}
+	rec.ID = id
+	rec.Hint = hint(m.cfg.Prefix, value)
+	rec.Digest = m.digest.digest(value)
+	opCtx, cancel := m.op(ctx)
+	defer cancel()
+	if err := m.store.Create(opCtx, rec); err != nil {
+		return NewKey{}, &StoreError{Op: "create", Err: err}
+	}
+	if m.cache != nil {
+		m.cache.invalidate(id)
+	}
+	return NewKey{Key: publicKey(rec.Key), Value: value}, nil
+}
+
+// Get returns the user's key with the id, or ErrNotFound.
+func (m *Manager) Get(ctx context.Context, userID string, id uuid.UUID) (Key, error) {
+	rec, err := m.owned(ctx, userID, id)
+	if err != nil {
+		return Key{}, err
+	}
+	return publicKey(rec.Key), nil
+}
+
+// owned reads the record and checks that it belongs to the user.
+func (m *Manager) owned(ctx context.Context, userID string, id uuid.UUID) (Record, error) {
+	if userID == "" {
+		return Record{}, ErrNotFound
+	}
+	opCtx, cancel := m.op(ctx)
+	defer cancel()
+	rec, err := m.store.Get(opCtx, id)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return Record{}, ErrNotFound
+	case err != nil:
+		return Record{}, &StoreError{Op: "get", Err: err}
+	case rec.UserID != userID:
+		return Record{}, ErrNotFound
+	}
+	return rec, nil
+}
+
+// ListParams selects a page of keys.
+type ListParams struct {
+	// Limit is the page size: 0 for Config.DefaultListLimit, at most
+	// Config.MaxListLimit.
+	Limit int
+	// Cursor is Page.NextCursor of the previous page; empty for the first.
+	Cursor string
+}
+
+// Page is one page of a listing, newest key first.
+type Page struct {
+	Keys []Key
+	// NextCursor fetches the next page; empty when HasMore is false.
+	NextCursor string
+	HasMore    bool
+}
+
+// List returns a page of the user's keys, newest first. Keys created while
+// a client pages through are never repeated or skipped among the older
+// ones: the cursor is the last id seen and ids are time-ordered.
+func (m *Manager) List(ctx context.Context, userID string, opts ListParams) (Page, error) {
+	var probs problems
+	limit := opts.Limit
+	if limit == 0 {
+		limit = m.cfg.DefaultListLimit
+	}
+	if limit < 1 || limit > m.cfg.MaxListLimit {
+		probs.add("limit", "must be 1 to "+strconv.Itoa(m.cfg.MaxListLimit))
+	}
+	var before uuid.UUID
+	if opts.Cursor != "" {
+		id, err := uuid.Parse(opts.Cursor)
+		if err != nil || len(opts.Cursor) != 36 {
+			probs.add("cursor", "not a cursor returned by a previous page")
+		}
+		before = id
+	}
+	if len(probs) > 0 {
+		return Page{}, probs.err()
+	}
+	if userID == "" {
+		return Page{Keys: []Key{}}, nil
+	}
+	opCtx, cancel := m.op(ctx)
+	defer cancel()
+	recs, err := m.store.List(opCtx, userID, ListQuery{Before: before, Limit: limit + 1})
+	if err != nil {
+		return Page{}, &StoreError{Op: "list", Err: err}
+	}
+	page := Page{Keys: make([]Key, 0, min(len(recs), limit))}
+	for i, rec := range recs {
+		if i == limit {
+			page.HasMore = true
+			page.NextCursor = page.Keys[limit-1].ID.String()
+			break
+		}
+		page.Keys = append(page.Keys, publicKey(rec.Key))
+	}
+	return page, nil
+}
+
+// UpdateParams is a partial update: nil fields are left as they are. The key
+// type cannot change. With Go 1.26, new(v) makes the pointers:
+// UpdateParams{Name: new("staging")}.
+type UpdateParams struct {
+	Name               *string
+	AllowedOrigins     *[]string
+	AllowedAssistants  *[]string
+	TransientAssistant *bool
+	// ExpiresAt sets the expiry; a pointer to the zero time removes it.
+	ExpiresAt *time.Time
+}
+
+// Update applies u to the user's key and returns the result. Concurrent
+// updates of one key are serialized: each is applied to the latest
+// version, none is lost. The owner may move or clear the expiry of any of
+// their keys, including an expired one, which then works again; this
+// includes the expiry Rotate set on a rotated-out key.
+func (m *Manager) Update(ctx context.Context, userID string, id uuid.UUID, u UpdateParams) (Key, error) {
+	// Validate once, before any read, so a bad update reports all its
+	// problems without touching the store.
+	name, origins, assistants, expires, probs := m.checkUpdate(u)
+	if len(probs) > 0 {
+		return Key{}, probs.err()
+	}
+	return m.modify(ctx, userID, id, func(rec *Record) {
+		if u.Name != nil {
+			rec.Name = name
+		}
+		if u.AllowedOrigins != nil {
+			rec.AllowedOrigins = origins
+		}
+		if u.AllowedAssistants != nil {
+			rec.AllowedAssistants = assistants
+		}
+		if u.TransientAssistant != nil {
+			rec.TransientAssistant = *u.TransientAssistant
+		}
+		if u.ExpiresAt != nil {
+			rec.ExpiresAt = expires
+		}
+	})
+}
+
+// ValidateUpdate reports what Update would refuse in u, without reading or
+// writing the store.
+func (m *Manager) ValidateUpdate(u UpdateParams) error {
+	_, _, _, _, probs := m.checkUpdate(u)
+	return probs.err()
+}
+
+func (m *Manager) checkUpdate(u UpdateParams) (name string, origins, assistants []string, expires time.Time, probs problems) {
+	if u.Name != nil {
+		name = m.checkName(&probs, *u.Name)
+	}
+	if u.AllowedOrigins != nil {
+		origins = m.checkOrigins(&probs, *u.AllowedOrigins)
+	}
+	if u.AllowedAssistants != nil {
+		assistants = m.checkAssistants(&probs, *u.AllowedAssistants)
+	}
+	if u.ExpiresAt != nil {
+		expires = checkExpiry(&probs, *u.ExpiresAt, m.now())
+	}
+	return name, origins, assistants, expires, probs
+}
+
+// modify reads the user's record, applies change and writes it back with
+// the next version, re-reading and re-applying when another write won.
+func (m *Manager) modify(ctx context.Context, userID string, id uuid.UUID, change func(*Record)) (Key, error) {
+	for attempt := 1; ; attempt++ {
+		rec, err := m.owned(ctx, userID, id)
+		if err != nil {
+			m.forget(id, err)
+			return Key{}, err
+		}
+		change(&rec)
+		rec.Version++
+		rec.UpdatedAt = m.now()
+		opCtx, cancel := m.op(ctx)
+		err = m.store.Update(opCtx, rec)
+		cancel()
+		if !errors.Is(err, ErrConflict) {
+			// Also on a store error: the write may have been applied
+			// with its reply lost, and dropping a cache entry is free.
+			m.changed(ctx, id)
+		}
+		switch {
+		case err == nil:
+			return publicKey(rec.Key), nil
+		case errors.Is(err, ErrNotFound):
+			return Key{}, ErrNotFound
+		case errors.Is(err, ErrConflict) && attempt < updateAttempts:
+			continue
+		case errors.Is(err, ErrConflict):
+			return Key{}, ErrConflict
+		default:
+			return Key{}, &StoreError{Op: "update", Err: err}
+		}
+	}
+}
+
+// Delete removes the user's key and returns it as it was. The key stops
+// authorizing as soon as Delete returns. A second Delete is ErrNotFound.
+func (m *Manager) Delete(ctx context.Context, userID string, id uuid.UUID) (Key, error) {
+	rec, err := m.owned(ctx, userID, id)
+	if err != nil {
+		m.forget(id, err)
+		return Key{}, err
+	}
+	opCtx, cancel := m.op(ctx)
+	err = m.store.Delete(opCtx, userID, id)
+	cancel()
+	// Whatever the outcome: a failed Delete may have been applied with
+	// its reply lost, and dropping a cache entry is free.
+	m.changed(ctx, id)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return Key{}, ErrNotFound
+	case err != nil:
+		return Key{}, &StoreError{Op: "delete", Err: err}
+	}
+	return publicKey(rec.Key), nil
+}
