@@ -38,6 +38,10 @@ type Key struct {
 	// LastUsedAt, when not zero, is about when the key last authorized a
 	// request.
 	LastUsedAt time.Time `json:"last_used_at,omitzero"`
+	// SuccessorID, when not zero, is the key Rotate issued to replace this
+	// one. The key is being retired: it works until ExpiresAt (its grace
+	// period), cannot be rotated again, and cannot manage keys.
+	SuccessorID uuid.UUID `json:"successor_id,omitzero"`
 }
 
 // Expired reports whether the key has an expiry at or before now.

@@ -30,7 +30,10 @@ func FuzzRequestBody(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		h := httpapi.New(m, &httpapi.Config{Owner: func(*http.Request) (httpapi.Owner, error) { return httpapi.Owner{UserID: "u"}, nil }})
+		h, err := httpapi.New(m, &httpapi.Config{Owner: func(*http.Request) (httpapi.Owner, error) { return httpapi.Owner{UserID: "u"}, nil }})
+		if err != nil {
+			t.Fatal(err)
+		}
 		seed, err := m.Create(t.Context(), apikeys.CreateParams{Type: apikeys.Public, Name: "seed", UserID: "u"})
 		if err != nil {
 			t.Fatal(err)

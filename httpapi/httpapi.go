@@ -81,23 +81,27 @@ type handler struct {
 	mux      *http.ServeMux
 }
 
-// New returns the REST handler. It panics if m is nil or Prefix is not a
-// clean path, as those are programming errors found at start-up.
-func New(m *apikeys.Manager, cfg *Config) http.Handler {
+// New returns the REST handler. It fails when m is nil or the Config is
+// invalid: Prefix not a clean path, or a negative MaxBodyBytes or
+// MaxGracePeriod (neither can be turned off).
+func New(m *apikeys.Manager, cfg *Config) (http.Handler, error) {
 	if m == nil {
-		panic("httpapi: New: nil Manager")
+		return nil, errors.New("httpapi: New: nil Manager")
 	}
 	var c Config
 	if cfg != nil {
 		c = *cfg
 	}
 	if c.Prefix != "" && (!strings.HasPrefix(c.Prefix, "/") || strings.HasSuffix(c.Prefix, "/") || strings.ContainsAny(c.Prefix, "{} \t")) {
-		panic(fmt.Sprintf("httpapi: New: Prefix %q must start with / and not end with one", c.Prefix))
+		return nil, fmt.Errorf("httpapi: New: Prefix %q must start with / and not end with one", c.Prefix)
 	}
-	if c.MaxBodyBytes <= 0 {
+	if c.MaxBodyBytes < 0 || c.MaxGracePeriod < 0 {
+		return nil, errors.New("httpapi: New: MaxBodyBytes and MaxGracePeriod must not be negative")
+	}
+	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 64 << 10
 	}
-	if c.MaxGracePeriod <= 0 {
+	if c.MaxGracePeriod == 0 {
 		c.MaxGracePeriod = 30 * 24 * time.Hour
 	}
 	if c.ErrorLog == nil {
@@ -136,7 +140,7 @@ func New(m *apikeys.Manager, cfg *Config) http.Handler {
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		envelope.WriteError(w, http.StatusNotFound, "no such endpoint", nil, nil)
 	})
-	return h
+	return h, nil
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
@@ -35,7 +36,9 @@ func newEnv(t *testing.T, cfg *httpapi.Config) *env {
 	require.NoError(t, err)
 	mw, err := middleware.New(m, nil)
 	require.NoError(t, err)
-	api := mw.RequirePrivate(httpapi.New(m, cfg))
+	rest, err := httpapi.New(m, cfg)
+	require.NoError(t, err)
+	api := mw.RequirePrivate(rest)
 	mux := http.NewServeMux()
 	mux.Handle("/api_keys", api)
 	mux.Handle("/api_keys/", api)
@@ -310,7 +313,7 @@ func TestCustomOwnerAndPrefix(t *testing.T) {
 	t.Parallel()
 	m, err := apikeys.New(memstore.New(), nil)
 	require.NoError(t, err)
-	h := httpapi.New(m, &httpapi.Config{
+	h, err := httpapi.New(m, &httpapi.Config{
 		Prefix: "/v1",
 		Owner: func(r *http.Request) (httpapi.Owner, error) {
 			if u := r.Header.Get("X-User"); u != "" {
@@ -319,6 +322,7 @@ func TestCustomOwnerAndPrefix(t *testing.T) {
 			return httpapi.Owner{}, errors.New("log in first")
 		},
 	})
+	require.NoError(t, err)
 	r := httptest.NewRequest("POST", "/v1/api_keys", strings.NewReader(`{"api_key":{"name":"x","key_type":"private"}}`))
 	r.Header.Set("X-User", "carol")
 	w := httptest.NewRecorder()
@@ -333,8 +337,18 @@ func TestCustomOwnerAndPrefix(t *testing.T) {
 	assert.Equal(t, 401, w.Code)
 	assert.Contains(t, w.Body.String(), "log in first")
 
-	assert.Panics(t, func() { httpapi.New(nil, nil) })
-	assert.Panics(t, func() { httpapi.New(m, &httpapi.Config{Prefix: "v1/"}) })
+	for name, tt := range map[string]struct {
+		m   *apikeys.Manager
+		cfg *httpapi.Config
+	}{
+		"nil Manager":          {nil, nil},
+		"prefix ends with /":   {m, &httpapi.Config{Prefix: "v1/"}},
+		"negative body bound":  {m, &httpapi.Config{MaxBodyBytes: -1}},
+		"negative grace bound": {m, &httpapi.Config{MaxGracePeriod: -time.Second}},
+	} {
+		_, err := httpapi.New(tt.m, tt.cfg)
+		assert.Error(t, err, name)
+	}
 }
 
 // downStore is memstore whose List fails, as when the server is down.
@@ -348,7 +362,8 @@ func TestStoreFailure(t *testing.T) {
 	t.Parallel()
 	m, err := apikeys.New(downStore{memstore.New()}, nil)
 	require.NoError(t, err)
-	h := httpapi.New(m, &httpapi.Config{Owner: func(*http.Request) (httpapi.Owner, error) { return httpapi.Owner{UserID: "u"}, nil }})
+	h, err := httpapi.New(m, &httpapi.Config{Owner: func(*http.Request) (httpapi.Owner, error) { return httpapi.Owner{UserID: "u"}, nil }})
+	require.NoError(t, err)
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, httptest.NewRequest("GET", "/api_keys", nil))
 	assert.Equal(t, 503, w.Code)

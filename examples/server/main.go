@@ -157,8 +157,12 @@ func newHandler(m *apikeys.Manager, log *slog.Logger) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	rest, err := httpapi.New(m, &httpapi.Config{ErrorLog: log})
+	if err != nil {
+		return nil, err
+	}
 	mux := http.NewServeMux()
-	api := mw.RequirePrivate(httpapi.New(m, &httpapi.Config{ErrorLog: log}))
+	api := mw.RequirePrivate(rest)
 	mux.Handle("/api_keys", api)
 	mux.Handle("/api_keys/", api)
 	// All methods reach the middleware, so it can answer CORS preflights.
