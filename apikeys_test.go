@@ -267,7 +267,10 @@ func TestAuthorize(t *testing.T) {
 		AllowedOrigins:    []string{"https://app.example.com", "https://*.example.org"},
 		AllowedAssistants: []string{"asst-1", "asst-2"},
 	})
+	webOrigins := e.create(t, apikeys.CreateParams{AllowedOrigins: []string{"https://app.example.com", "https://*.example.org"}})
 	transient := e.create(t, apikeys.CreateParams{TransientAssistant: true})
+	assistants := e.create(t, apikeys.CreateParams{Type: apikeys.Private, AllowedAssistants: []string{"asst-1"}})
+	privateWeb := e.create(t, apikeys.CreateParams{Type: apikeys.Private, AllowedOrigins: []string{"https://admin.example.com"}})
 
 	tests := []struct {
 		name string
@@ -281,8 +284,9 @@ func TestAuthorize(t *testing.T) {
 		{"public on private endpoint", open.Value, apikeys.Request{RequirePrivate: true}, apikeys.ErrPrivateKeyRequired},
 		{"private on private endpoint", private.Value, apikeys.Request{RequirePrivate: true}, nil},
 		{"private on public endpoint", private.Value, apikeys.Request{}, nil},
-		{"allowed origin", web.Value, apikeys.Request{Origin: "https://app.example.com"}, nil},
-		{"wildcard origin", web.Value, apikeys.Request{Origin: "https://x.y.example.org"}, nil},
+		{"allowed origin", webOrigins.Value, apikeys.Request{Origin: "https://app.example.com"}, nil},
+		{"wildcard origin", webOrigins.Value, apikeys.Request{Origin: "https://x.y.example.org"}, nil},
+		{"allowed origin and assistant", web.Value, apikeys.Request{Origin: "https://x.y.example.org", AssistantID: "asst-1"}, nil},
 		{"no origin, restricted key", web.Value, apikeys.Request{}, apikeys.ErrOriginNotAllowed},
 		{"suffix attack", web.Value, apikeys.Request{Origin: "https://app.example.com.evil.com"}, apikeys.ErrOriginNotAllowed},
 		{"prefix attack", web.Value, apikeys.Request{Origin: "https://evilapp.example.com"}, apikeys.ErrOriginNotAllowed},
@@ -293,7 +297,16 @@ func TestAuthorize(t *testing.T) {
 		{"allowed assistant", web.Value, apikeys.Request{Origin: "https://app.example.com", AssistantID: "asst-2"}, nil},
 		{"other assistant", web.Value, apikeys.Request{Origin: "https://app.example.com", AssistantID: "asst-3"}, apikeys.ErrAssistantNotAllowed},
 		{"assistant prefix", web.Value, apikeys.Request{Origin: "https://app.example.com", AssistantID: "asst-"}, apikeys.ErrAssistantNotAllowed},
-		{"transient refused", web.Value, apikeys.Request{Origin: "https://app.example.com", Transient: true}, apikeys.ErrTransientNotAllowed},
+		{"no assistant named, restricted key", web.Value, apikeys.Request{Origin: "https://app.example.com"}, apikeys.ErrAssistantNotAllowed},
+		{"no assistant named, restricted private key", assistants.Value, apikeys.Request{}, apikeys.ErrAssistantNotAllowed},
+		{"listed assistant, private key", assistants.Value, apikeys.Request{AssistantID: "asst-1"}, nil},
+		{"private key from a browser", private.Value, apikeys.Request{Origin: "https://evil.example"}, apikeys.ErrPrivateKeyInBrowser},
+		{"private key from a null origin", private.Value, apikeys.Request{Origin: "null"}, apikeys.ErrPrivateKeyInBrowser},
+		{"private key, listed origin", privateWeb.Value, apikeys.Request{Origin: "https://admin.example.com"}, nil},
+		{"private key, other origin", privateWeb.Value, apikeys.Request{Origin: "https://evil.example"}, apikeys.ErrPrivateKeyInBrowser},
+		{"private key, null origin, origins listed", privateWeb.Value, apikeys.Request{Origin: "null"}, apikeys.ErrPrivateKeyInBrowser},
+		{"private key with origins, server side", privateWeb.Value, apikeys.Request{}, apikeys.ErrOriginNotAllowed},
+		{"transient refused", web.Value, apikeys.Request{Origin: "https://app.example.com", AssistantID: "asst-1", Transient: true}, apikeys.ErrTransientNotAllowed},
 		{"transient allowed", transient.Value, apikeys.Request{Transient: true}, nil},
 	}
 	for _, tt := range tests {
@@ -614,9 +627,9 @@ func TestRotate(t *testing.T) {
 		} {
 			assert.Equal(t, pair[0], pair[1], "settings carry over")
 		}
-		_, err = e.m.Authorize(e.ctx, old.Value, apikeys.Request{Origin: "https://a.example.com"})
+		_, err = e.m.Authorize(e.ctx, old.Value, apikeys.Request{Origin: "https://a.example.com", AssistantID: "x"})
 		assert.ErrorIs(t, err, apikeys.ErrInvalidKey)
-		_, err = e.m.Authorize(e.ctx, nk.Value, apikeys.Request{Origin: "https://a.example.com"})
+		_, err = e.m.Authorize(e.ctx, nk.Value, apikeys.Request{Origin: "https://a.example.com", AssistantID: "x"})
 		assert.NoError(t, err)
 		_, err = e.m.Get(e.ctx, "alice", old.ID)
 		assert.ErrorIs(t, err, apikeys.ErrNotFound)

@@ -3,15 +3,20 @@ package apikeys
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/google/uuid"
 )
 
-// Request is what a caller knows about a request that presents a key.
+// Request is what a caller knows about a request that presents a key. Its
+// zero value names nothing, and a key restricted in some way refuses a
+// request that names nothing for that restriction: the rules fail closed.
 type Request struct {
-	// Origin is the request's Origin header, empty when it has none.
+	// Origin is the request's Origin header, empty when it has none. Any
+	// Origin, "null" included, marks the request as coming from a browser.
 	Origin string
-	// AssistantID is the assistant the request wants to use, if any.
+	// AssistantID is the assistant the request wants to use; empty when it
+	// names none, which a key restricted to assistants refuses.
 	AssistantID string
 	// Transient is true when the request asks for a transient assistant
 	// (one defined inline rather than by id).
@@ -20,19 +25,36 @@ type Request struct {
 	RequirePrivate bool
 }
 
-// Authorize decides whether key may make the request. It parses the key
-// without touching the store, reads the record by the id inside the key
-// (one store read), compares digests in constant time and then checks
-// expiry, key type, origin, assistant and transient flag, in that order.
+// Authorize decides whether key may make the request: every request-time
+// rule is decided here, and front ends only gather the Request and render
+// the outcome. It parses the key without touching the store, reads the
+// record by the id inside the key (one store read, or the cache), compares
+// digests in constant time, and then applies the rules in this order,
+// each failing closed:
+//
+//  1. not expired;
+//  2. key type: RequirePrivate refuses a public key (ErrPrivateKeyRequired);
+//     a private key with an Origin, "null" included, is refused unless its
+//     allowed_origins lists that origin (ErrPrivateKeyInBrowser);
+//  3. origins: a non-empty allowed_origins admits only a request whose
+//     Origin matches an entry; a request without Origin is refused
+//     (ErrOriginNotAllowed);
+//  4. assistants: a non-empty allowed_assistants admits only a request that
+//     names one of them; a request naming none is refused
+//     (ErrAssistantNotAllowed);
+//  5. transient: a request for a transient assistant needs
+//     transient_assistant (ErrTransientNotAllowed).
 //
 // On success it returns the key. Otherwise the error is ErrInvalidKey for
 // any malformed, unknown, wrong, deleted or expired key (and the Key is
-// zero); one of ErrPrivateKeyRequired, ErrOriginNotAllowed,
-// ErrAssistantNotAllowed or ErrTransientNotAllowed for a valid key that
-// may not make this request (and the Key is that key, for logging and
-// CORS decisions; it must not be treated as authorized); or a *StoreError
-// when the store failed, which must be treated as "not allowed".
+// zero); one of the errors named above for a valid key that may not make
+// this request (and the Key is that key, for logging and CORS decisions; it
+// must not be treated as authorized); a *StoreError when the store failed;
+// or ErrClosed after Close. Only a nil error means "allowed".
 func (m *Manager) Authorize(ctx context.Context, key string, req Request) (Key, error) {
+	if m.closed.Load() {
+		return Key{}, ErrClosed
+	}
 	parsed, err := parseKey(m.cfg.Prefix, key)
 	if err != nil {
 		return Key{}, ErrInvalidKey
@@ -103,16 +125,29 @@ func cloneLists(a, b []string) ([]string, []string) {
 	return buf[:len(a):len(a)], buf[len(a):]
 }
 
-// check applies a key's restrictions to a request.
+// errNoAssistantNamed is ErrAssistantNotAllowed for a request that names
+// no assistant, made once so that refusing costs no allocation.
+var errNoAssistantNamed = fmt.Errorf("%w: the key is restricted to assistants and the request named none", ErrAssistantNotAllowed)
+
+// check applies a key's restrictions to a request, in the order
+// Authorize documents.
 func check(k *Key, req *Request) error {
 	if req.RequirePrivate && k.Type != Private {
 		return ErrPrivateKeyRequired
 	}
-	if len(k.AllowedOrigins) > 0 && !originAllowed(k.AllowedOrigins, req.Origin) {
+	if k.Type == Private && req.Origin != "" && !originListed(k.AllowedOrigins, req.Origin) {
+		return ErrPrivateKeyInBrowser
+	}
+	if len(k.AllowedOrigins) > 0 && !originListed(k.AllowedOrigins, req.Origin) {
 		return ErrOriginNotAllowed
 	}
-	if req.AssistantID != "" && len(k.AllowedAssistants) > 0 && !contains(k.AllowedAssistants, req.AssistantID) {
-		return ErrAssistantNotAllowed
+	if len(k.AllowedAssistants) > 0 {
+		if req.AssistantID == "" {
+			return errNoAssistantNamed
+		}
+		if !contains(k.AllowedAssistants, req.AssistantID) {
+			return ErrAssistantNotAllowed
+		}
 	}
 	if req.Transient && !k.TransientAssistant {
 		return ErrTransientNotAllowed
@@ -120,7 +155,7 @@ func check(k *Key, req *Request) error {
 	return nil
 }
 
-func originAllowed(patterns []string, origin string) bool {
+func originListed(patterns []string, origin string) bool {
 	if origin == "" {
 		return false
 	}
@@ -132,10 +167,23 @@ func originAllowed(patterns []string, origin string) bool {
 	return false
 }
 
-// OriginAllowed reports whether the key's allowed_origins lists the origin.
-// An empty list allows any origin, but only a listed origin makes this true.
-func (k *Key) OriginAllowed(origin string) bool {
-	return originAllowed(k.AllowedOrigins, origin)
+// ListsOrigin reports whether an entry of the key's allowed_origins
+// matches origin. An empty list lists nothing, so this is false for it even
+// though such a public key accepts any origin: see AllowsOrigin.
+func (k *Key) ListsOrigin(origin string) bool {
+	return originListed(k.AllowedOrigins, origin)
+}
+
+// AllowsOrigin reports whether Authorize's origin rules admit a request from
+// origin ("" for a request without one): a listed origin always; for a
+// public key with an empty allowed_origins, any origin; for a private key,
+// only a listed one. No origin passes only an empty allowed_origins. Other
+// restrictions may still refuse the request.
+func (k *Key) AllowsOrigin(origin string) bool {
+	if origin == "" {
+		return len(k.AllowedOrigins) == 0
+	}
+	return k.ListsOrigin(origin) || k.Type == Public && len(k.AllowedOrigins) == 0
 }
 
 func contains(list []string, s string) bool {

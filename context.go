@@ -8,11 +8,15 @@ type ctxKey struct{}
 // context.WithValue would take two (the context and the boxed Key).
 type keyContext struct {
 	context.Context
-	key Key
+	key    Key
+	hidden bool // WithoutKey: no key, whatever the parent carries
 }
 
 func (c *keyContext) Value(k any) any {
 	if k == (ctxKey{}) {
+		if c.hidden {
+			return nil
+		}
 		return &c.key
 	}
 	return c.Context.Value(k)

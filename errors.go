@@ -26,7 +26,7 @@ var (
 	ErrOriginNotAllowed = errors.New("apikeys: origin not allowed for this key")
 
 	// ErrAssistantNotAllowed: the key is restricted to assistants and the
-	// request names another one. HTTP: 403.
+	// request names another one, or names none. HTTP: 403.
 	ErrAssistantNotAllowed = errors.New("apikeys: assistant not allowed for this key")
 
 	// ErrTransientNotAllowed: the request asks for a transient assistant and
@@ -36,6 +36,28 @@ var (
 	// ErrPrivateKeyRequired: the endpoint needs a private key and a public key
 	// was presented. HTTP: 403.
 	ErrPrivateKeyRequired = errors.New("apikeys: this endpoint requires a private key, but a public key was used")
+
+	// ErrPrivateKeyInBrowser: a private key came with an Origin (a browser
+	// sent it, "null" included) that its allowed_origins does not list.
+	// Private keys belong on servers. HTTP: 403.
+	ErrPrivateKeyInBrowser = errors.New("apikeys: private keys must not be used from a browser; use a public key")
+
+	// ErrNotPermitted is what every *PermissionError unwraps to: a change
+	// made with a key would give more than that key has, or the key may not
+	// manage keys at all. HTTP: 403.
+	ErrNotPermitted = errors.New("apikeys: not permitted for the key making the change")
+
+	// ErrAlreadyRotated: Rotate was asked to rotate a key that already has a
+	// successor. Rotate the successor instead. HTTP: 409.
+	ErrAlreadyRotated = errors.New("apikeys: the key has already been rotated")
+
+	// ErrOldKeyLive comes with a NewKey from Rotate: the new key was stored
+	// and works, but retiring the old key failed, so the old key may still
+	// work. Retry by updating the old key's expiry, or delete it.
+	ErrOldKeyLive = errors.New("apikeys: the new key was created, but the old key may still work")
+
+	// ErrClosed: the Manager was closed. HTTP: 503.
+	ErrClosed = errors.New("apikeys: Manager closed")
 
 	// ErrConflict is returned by Store.Update when the record changed since it
 	// was read (optimistic concurrency). The Manager retries on it; callers
@@ -63,14 +85,19 @@ func (e *ValidationError) Unwrap() error { return ErrValidation }
 
 // FieldErrors returns every *ValidationError in err's tree, in order. It
 // returns nil for errors that carry none.
-func FieldErrors(err error) []*ValidationError {
-	var out []*ValidationError
+func FieldErrors(err error) []*ValidationError { return collect[*ValidationError](err) }
+
+// collect returns every E in err's tree, depth first, in order.
+func collect[E error](err error) []E {
+	var out []E
 	var walk func(error)
 	walk = func(err error) {
+		if e, ok := err.(E); ok {
+			out = append(out, e)
+			return
+		}
 		switch e := err.(type) {
 		case nil:
-		case *ValidationError:
-			out = append(out, e)
 		case interface{ Unwrap() []error }:
 			for _, inner := range e.Unwrap() {
 				walk(inner)
@@ -82,6 +109,24 @@ func FieldErrors(err error) []*ValidationError {
 	walk(err)
 	return out
 }
+
+// PermissionError reports one way a change made with a key (see
+// Manager.Create) exceeds that key. It unwraps to ErrNotPermitted. Several
+// are joined with errors.Join; PermissionErrors lists them.
+type PermissionError struct {
+	Field  string // JSON name of the field: "allowed_origins[1]", "expires_at", or "key" for the acting key itself
+	Reason string // why, in words fit for an API response
+}
+
+func (e *PermissionError) Error() string {
+	return "apikeys: not permitted: " + e.Field + ": " + e.Reason
+}
+
+// Unwrap returns ErrNotPermitted.
+func (e *PermissionError) Unwrap() error { return ErrNotPermitted }
+
+// PermissionErrors returns every *PermissionError in err's tree, in order.
+func PermissionErrors(err error) []*PermissionError { return collect[*PermissionError](err) }
 
 // problems collects validation errors for several fields.
 type problems []error

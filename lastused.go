@@ -113,7 +113,10 @@ func (m *Manager) flushLastUsed(ctx context.Context) error {
 	uses := l.take(m.now())
 	for len(uses) > 0 {
 		n := min(len(uses), touchBatch)
-		if err := m.store.TouchLastUsed(ctx, uses[:n]); err != nil {
+		opCtx, cancel := m.op(ctx)
+		err := m.store.TouchLastUsed(opCtx, uses[:n])
+		cancel()
+		if err != nil {
 			l.putBack(uses)
 			return &StoreError{Op: "touch", Err: err}
 		}

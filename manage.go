@@ -27,11 +27,27 @@ type CreateParams struct {
 // key value, which is never stored and cannot be read again. Every invalid
 // field is reported (errors.Is(err, ErrValidation); FieldErrors lists them)
 // and nothing is stored.
+//
+// When ctx carries a key (NewContext; the middleware sets it), the key is
+// created with that key's authority and can only narrow it: see the
+// package documentation. A refusal unwraps to ErrNotPermitted and
+// PermissionErrors lists the fields. This holds for every method that
+// changes keys; reads only check that the key may manage keys at all.
 func (m *Manager) Create(ctx context.Context, p CreateParams) (NewKey, error) {
+	if err := m.live(); err != nil {
+		return NewKey{}, err
+	}
 	now := m.now()
 	rec, probs := m.checkCreate(p, now)
 	if len(probs) > 0 {
 		return NewKey{}, probs.err()
+	}
+	a, err := m.actor(ctx, rec.UserID)
+	if err != nil {
+		return NewKey{}, err
+	}
+	if err := within(a, &rec.Key); err != nil {
+		return NewKey{}, err
 	}
 	rec.CreatedAt, rec.UpdatedAt = now, now
 	return m.insert(ctx, rec)
@@ -87,6 +103,12 @@ func (m *Manager) insert(ctx context.Context, rec Record) (NewKey, error) {
 
 // Get returns the user's key with the id, or ErrNotFound.
 func (m *Manager) Get(ctx context.Context, userID string, id uuid.UUID) (Key, error) {
+	if err := m.live(); err != nil {
+		return Key{}, err
+	}
+	if _, err := m.actor(ctx, userID); err != nil {
+		return Key{}, err
+	}
 	rec, err := m.owned(ctx, userID, id)
 	if err != nil {
 		return Key{}, err
@@ -134,6 +156,9 @@ type Page struct {
 // a client pages through are never repeated or skipped among the older
 // ones: the cursor is the last id seen and ids are time-ordered.
 func (m *Manager) List(ctx context.Context, userID string, opts ListParams) (Page, error) {
+	if err := m.live(); err != nil {
+		return Page{}, err
+	}
 	var probs problems
 	limit := opts.Limit
 	if limit == 0 {
@@ -155,6 +180,9 @@ func (m *Manager) List(ctx context.Context, userID string, opts ListParams) (Pag
 	}
 	if userID == "" {
 		return Page{Keys: []Key{}}, nil
+	}
+	if _, err := m.actor(ctx, userID); err != nil {
+		return Page{}, err
 	}
 	opCtx, cancel := m.op(ctx)
 	defer cancel()
@@ -190,15 +218,24 @@ type UpdateParams struct {
 // updates of one key are serialized: each is applied to the latest
 // version, none is lost. The owner may move or clear the expiry of any of
 // their keys, including an expired one, which then works again; this
-// includes the expiry Rotate set on a rotated-out key.
+// includes the expiry Rotate set on a rotated-out key. A key acting through
+// ctx can only narrow (see Create), and cannot change a key wider than
+// itself.
 func (m *Manager) Update(ctx context.Context, userID string, id uuid.UUID, u UpdateParams) (Key, error) {
+	if err := m.live(); err != nil {
+		return Key{}, err
+	}
 	// Validate once, before any read, so a bad update reports all its
 	// problems without touching the store.
 	name, origins, assistants, expires, probs := m.checkUpdate(u)
 	if len(probs) > 0 {
 		return Key{}, probs.err()
 	}
-	return m.modify(ctx, userID, id, func(rec *Record) {
+	a, err := m.actor(ctx, userID)
+	if err != nil {
+		return Key{}, err
+	}
+	return m.modify(ctx, userID, id, a, func(rec *Record) {
 		if u.Name != nil {
 			rec.Name = name
 		}
@@ -241,15 +278,22 @@ func (m *Manager) checkUpdate(u UpdateParams) (name string, origins, assistants 
 }
 
 // modify reads the user's record, applies change and writes it back with
-// the next version, re-reading and re-applying when another write won.
-func (m *Manager) modify(ctx context.Context, userID string, id uuid.UUID, change func(*Record)) (Key, error) {
+// the next version, re-reading and re-applying when another write won. The
+// record must lie within the acting key a (nil: none) before and after.
+func (m *Manager) modify(ctx context.Context, userID string, id uuid.UUID, a *Record, change func(*Record)) (Key, error) {
 	for attempt := 1; ; attempt++ {
 		rec, err := m.owned(ctx, userID, id)
 		if err != nil {
 			m.forget(id, err)
 			return Key{}, err
 		}
+		if err := within(a, &rec.Key); err != nil {
+			return Key{}, err
+		}
 		change(&rec)
+		if err := within(a, &rec.Key); err != nil {
+			return Key{}, err
+		}
 		rec.Version++
 		rec.UpdatedAt = m.now()
 		opCtx, cancel := m.op(ctx)
@@ -276,11 +320,22 @@ func (m *Manager) modify(ctx context.Context, userID string, id uuid.UUID, chang
 }
 
 // Delete removes the user's key and returns it as it was. The key stops
-// authorizing as soon as Delete returns. A second Delete is ErrNotFound.
+// authorizing as soon as Delete returns. A second Delete is ErrNotFound. A
+// key acting through ctx may delete only keys within itself (see Create).
 func (m *Manager) Delete(ctx context.Context, userID string, id uuid.UUID) (Key, error) {
+	if err := m.live(); err != nil {
+		return Key{}, err
+	}
+	a, err := m.actor(ctx, userID)
+	if err != nil {
+		return Key{}, err
+	}
 	rec, err := m.owned(ctx, userID, id)
 	if err != nil {
 		m.forget(id, err)
+		return Key{}, err
+	}
+	if err := within(a, &rec.Key); err != nil {
 		return Key{}, err
 	}
 	opCtx, cancel := m.op(ctx)

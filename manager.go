@@ -101,10 +101,17 @@ type Manager struct {
 	bg        sync.WaitGroup
 	bgMu      sync.Mutex  // guards starting the flusher against Close
 	flusherOn atomic.Bool // the last-used flusher has started
-	closed    bool        // guarded by bgMu
+	closed    atomic.Bool // set by Close; written under bgMu
 }
 
 // New returns a Manager on store. cfg may be nil.
+//
+// What runs in the background, all of it ended by Close: with a Cache and
+// an Invalidator, one goroutine holds the invalidation subscription from
+// New on; with last-used recording on (the default), one goroutine starts
+// on the first successful Authorize and writes key uses to the store every
+// LastUsedInterval. A Manager that never authorizes and has no
+// subscription runs no goroutine.
 func New(store Store, cfg *Config) (*Manager, error) {
 	if store == nil {
 		return nil, errors.New("apikeys: New: nil Store")
@@ -207,7 +214,7 @@ func (m *Manager) noteUse(id uuid.UUID) {
 	m.lastUsed.note(id, m.now)
 	if !m.flusherOn.Load() {
 		m.bgMu.Lock()
-		if !m.closed && !m.flusherOn.Load() {
+		if !m.closed.Load() && !m.flusherOn.Load() {
 			m.bg.Add(1)
 			go m.runLastUsed(m.bgCtx)
 			m.flusherOn.Store(true)
@@ -218,11 +225,14 @@ func (m *Manager) noteUse(id uuid.UUID) {
 
 // Close stops the Manager's background work (the invalidation
 // subscription and the last-used flusher), waits for it, and writes the
-// pending last-used times, all within ctx. The Manager must not be used
-// afterwards. Close is safe to call more than once.
+// pending last-used times, all within ctx; each store call is also bounded
+// by OpTimeout, so a hung store cannot hold Close longer than that. After
+// Close every method returns ErrClosed (Authorize included: a closed
+// Manager authorizes nothing). Close is safe to call more than once: a
+// later call writes what an earlier one could not.
 func (m *Manager) Close(ctx context.Context) error {
 	m.bgMu.Lock()
-	m.closed = true
+	m.closed.Store(true)
 	m.bgMu.Unlock()
 	m.stop()
 	done := make(chan struct{})
@@ -236,6 +246,14 @@ func (m *Manager) Close(ctx context.Context) error {
 		return ctx.Err()
 	}
 	return m.flushLastUsed(ctx)
+}
+
+// live returns ErrClosed once Close has begun.
+func (m *Manager) live() error {
+	if m.closed.Load() {
+		return ErrClosed
+	}
+	return nil
 }
 
 // changed drops id from this Manager's cache and tells the other Managers.
