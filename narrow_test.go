@@ -175,10 +175,10 @@ func TestActingKeyMustStillWork(t *testing.T) {
 
 	p := apikeys.CreateParams{Type: apikeys.Private, Name: "x", UserID: "alice"}
 	for name, actor := range map[string]apikeys.Key{
-		"public key":       pub.Key,
-		"another user's":   bobs.Key,
-		"deleted":          gone.Key,
-		"stale, narrowed":  stale,
+		"public key":      pub.Key,
+		"another user's":  bobs.Key,
+		"deleted":         gone.Key,
+		"stale, narrowed": stale,
 		"restricted":      limited.Key,
 	} {
 		_, err := e.m.Create(apikeys.NewContext(e.ctx, actor), p)
