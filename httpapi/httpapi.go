@@ -409,11 +409,17 @@ func (h *handler) rotate(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	nk, err := h.m.Rotate(r.Context(), owner(r).UserID, id, grace)
-	if err != nil {
+	switch {
+	case errors.Is(err, apikeys.ErrOldKeyLive) && nk.Value != "":
+		// The new key works and only this answer holds its value: give it,
+		// and say that the old key may still work.
+		h.log.ErrorContext(r.Context(), "apikeys: rotate: old key not retired", "id", id, "new_id", nk.ID, "err", err)
+		envelope.WriteWarning(w, http.StatusCreated, nk, "the new key was created, but the old key could not be retired and may still work; delete it or set its expires_at")
+	case err != nil:
 		h.error(w, r, err)
-		return
+	default:
+		envelope.WriteData(w, http.StatusCreated, nk, nil)
 	}
-	envelope.WriteData(w, http.StatusCreated, nk, nil)
 }
 
 // read reads the whole body, at most maxBody bytes.
@@ -467,7 +473,7 @@ func unknownField(name string) string {
 	switch name {
 	case "key_value":
 		return "key_value: cannot be set; it is generated and shown once on creation"
-	case "id", "hint", "created_at", "updated_at", "last_used_at":
+	case "id", "hint", "created_at", "updated_at", "last_used_at", "successor_id":
 		return name + ": is read-only"
 	case "user_id", "user_email":
 		return name + ": is set from the authenticated key"
@@ -546,11 +552,25 @@ func (h *handler) error(w http.ResponseWriter, r *http.Request, err error) {
 			probs = append(probs, fe.Field+": "+fe.Reason)
 		}
 		envelope.WriteError(w, http.StatusBadRequest, "invalid request", probs, nil)
+	case errors.Is(err, apikeys.ErrNotPermitted):
+		// A change made with a key that would give more than the key has.
+		var probs []string
+		restriction := ""
+		for _, pe := range apikeys.PermissionErrors(err) {
+			probs = append(probs, pe.Field+": "+pe.Reason)
+			if restriction == "" {
+				restriction, _, _ = strings.Cut(pe.Field, "[")
+			}
+		}
+		envelope.WriteError(w, http.StatusForbidden, "not permitted for the API key making the change: a key can only give what it has", probs,
+			map[string]string{"restriction": restriction})
 	case errors.Is(err, apikeys.ErrNotFound):
 		envelope.WriteError(w, http.StatusNotFound, "API key not found", nil, nil)
+	case errors.Is(err, apikeys.ErrAlreadyRotated):
+		envelope.WriteError(w, http.StatusConflict, strings.TrimPrefix(err.Error(), "apikeys: "), nil, nil)
 	case errors.Is(err, apikeys.ErrConflict):
 		envelope.WriteError(w, http.StatusConflict, "the key was changed concurrently; retry", nil, nil)
-	case errors.As(err, &se):
+	case errors.As(err, &se), errors.Is(err, apikeys.ErrClosed):
 		h.log.ErrorContext(r.Context(), "apikeys: store failure", "method", r.Method, "path", r.URL.Path, "err", err)
 		w.Header().Set("Retry-After", "1")
 		envelope.WriteError(w, http.StatusServiceUnavailable, "the key store is unavailable; try again", nil, nil)

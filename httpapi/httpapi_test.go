@@ -32,7 +32,12 @@ type env struct {
 
 func newEnv(t *testing.T, cfg *httpapi.Config) *env {
 	t.Helper()
-	m, err := apikeys.New(memstore.New(), nil)
+	return newEnvOn(t, memstore.New(), cfg)
+}
+
+func newEnvOn(t *testing.T, store apikeys.Store, cfg *httpapi.Config) *env {
+	t.Helper()
+	m, err := apikeys.New(store, nil)
 	require.NoError(t, err)
 	mw, err := middleware.New(m, nil)
 	require.NoError(t, err)
@@ -44,7 +49,8 @@ func newEnv(t *testing.T, cfg *httpapi.Config) *env {
 	mux.Handle("/api_keys/", api)
 	e := &env{t: t, m: m, h: mux}
 	mk := func(user string, typ apikeys.KeyType) apikeys.NewKey {
-		nk, err := m.Create(t.Context(), apikeys.CreateParams{Type: typ, Name: "bootstrap", UserID: user, UserEmail: user + "@example.com"})
+		// Full keys: no restriction, transient assistants allowed.
+		nk, err := m.Create(t.Context(), apikeys.CreateParams{Type: typ, Name: "bootstrap", UserID: user, UserEmail: user + "@example.com", TransientAssistant: true})
 		require.NoError(t, err)
 		return nk
 	}
@@ -251,12 +257,12 @@ func TestRotate(t *testing.T) {
 	fresh := res.data()["key_value"].(string)
 	assert.NotEqual(t, old, fresh)
 	assert.Equal(t, []any{"a1"}, res.data()["allowed_assistants"])
-	_, err := e.m.Authorize(t.Context(), old, apikeys.Request{})
+	_, err := e.m.Authorize(t.Context(), old, apikeys.Request{AssistantID: "a1"})
 	assert.NoError(t, err, "old key works during the grace period")
 
 	res = e.do(e.alice.Value, "POST", "/api_keys/"+res.data()["id"].(string)+"/rotate", "")
 	require.Equal(t, 201, res.code, "no body: grace 0")
-	_, err = e.m.Authorize(t.Context(), fresh, apikeys.Request{})
+	_, err = e.m.Authorize(t.Context(), fresh, apikeys.Request{AssistantID: "a1"})
 	assert.ErrorIs(t, err, apikeys.ErrInvalidKey)
 
 	for _, body := range []string{`{"grace_period_seconds":-1}`, `{"grace_period_seconds":"1"}`, `{"grace_period_seconds":99999999}`, `{"grace_period_seconds":18446744074}`, `{"grace":1}`, `{`} {

@@ -15,11 +15,17 @@
 //     bytes (WWW-Authenticate: Bearer realm="...", error="invalid_token").
 //   - 403: the key may not do this; the body names the restriction
 //     ("allowed_origins", "allowed_assistants", "transient_assistant",
-//     "key_type"). A private key sent with an Origin header is refused
-//     unless that origin is in its allowed_origins: private keys do not
-//     belong in browsers.
-//   - 503: the store failed or timed out. Nothing about the key is said and
-//     the error goes to Config.ErrorLog.
+//     "key_type").
+//   - 503: the store failed or timed out, or the Manager is closed. Nothing
+//     about the key is said and the error goes to Config.ErrorLog.
+//
+// Every decision is apikeys.Manager.Authorize's: the middleware gathers the
+// request's inputs (the key, Origin, and what Config.Resource says about
+// the assistant) and renders the outcome, through Config.ErrorFunc when it
+// is a refusal. So its rules are Authorize's, failing closed: a key
+// restricted to assistants is refused on a route whose Resource names none
+// (and without a Resource no route names one), and a private key sent with
+// an Origin header is refused unless its allowed_origins lists that origin.
 //
 // CORS: a preflight (OPTIONS with Access-Control-Request-Method) is answered
 // 204 without a key, since browsers never send credentials on preflights;
@@ -61,7 +67,8 @@ type Config struct {
 	// whether it asks for a transient assistant; only the service knows its
 	// routes and bodies. An error answers 400 with the error's text. A
 	// Resource that reads the body must put it back (see PeekBody). Default:
-	// no assistant, not transient.
+	// no assistant, not transient, so that keys restricted to assistants
+	// are refused (403) until the service says which assistant a route uses.
 	Resource func(*http.Request) (assistantID string, transient bool, err error)
 
 	// RequirePrivate makes every route behind Handler need a private key.
@@ -83,12 +90,54 @@ type Config struct {
 	// ErrorLog receives store failures. Default slog.Default(). Key values
 	// are never logged.
 	ErrorLog *slog.Logger
+
+	// ErrorFunc writes the answer to a refused request: its status and
+	// body. The middleware has already set the headers the protocol needs
+	// (WWW-Authenticate, Retry-After, Vary, and Access-Control-Allow-Origin
+	// where the key allows the origin), and ErrorFunc must keep them.
+	// Default: the platform's JSON envelope, {"status":{...},"error":"...",
+	// "errors":[],"restriction":"..."}. Invalid keys of every kind reach it
+	// as one Refusal, so a custom ErrorFunc cannot tell them apart either.
+	ErrorFunc func(w http.ResponseWriter, r *http.Request, ref *Refusal)
+}
+
+// Refusal is an answer the middleware gives instead of calling the handler.
+type Refusal struct {
+	// Status is the HTTP status: 400 (unusable credentials or request),
+	// 401 (no key, or an invalid one), 403 (the key may not do this) or
+	// 503 (the key could not be checked).
+	Status int
+	// Message says what is wrong, fit for the client.
+	Message string
+	// Restriction, on a 403, names the key setting that refused:
+	// "allowed_origins", "allowed_assistants", "transient_assistant" or
+	// "key_type".
+	Restriction string
+	// Err is the apikeys error behind a 401, 403 or 503 (match it with
+	// errors.Is), nil for a problem with the request itself. For 401 it is
+	// always apikeys.ErrInvalidKey, whatever the cause.
+	Err error
+}
+
+// WriteRefusal is the default ErrorFunc: the platform's JSON envelope.
+func WriteRefusal(w http.ResponseWriter, _ *http.Request, ref *Refusal) {
+	var extra map[string]string
+	switch {
+	case errors.Is(ref.Err, apikeys.ErrPrivateKeyRequired):
+		extra = map[string]string{"restriction": ref.Restriction, "key_type": string(apikeys.Public), "required_key_type": string(apikeys.Private)}
+	case errors.Is(ref.Err, apikeys.ErrPrivateKeyInBrowser):
+		extra = map[string]string{"restriction": ref.Restriction, "key_type": string(apikeys.Private), "required_key_type": string(apikeys.Public)}
+	case ref.Restriction != "":
+		extra = map[string]string{"restriction": ref.Restriction}
+	}
+	envelope.WriteError(w, ref.Status, ref.Message, nil, extra)
 }
 
 // Middleware authenticates requests; make one with New.
 type Middleware struct {
 	m          *apikeys.Manager
 	resource   func(*http.Request) (string, bool, error)
+	render     func(http.ResponseWriter, *http.Request, *Refusal)
 	private    bool
 	log        *slog.Logger
 	challenge  string // WWW-Authenticate for a missing key
@@ -138,9 +187,13 @@ func New(m *apikeys.Manager, cfg *Config) (*Middleware, error) {
 	if c.Resource == nil {
 		c.Resource = func(*http.Request) (string, bool, error) { return "", false, nil }
 	}
+	if c.ErrorFunc == nil {
+		c.ErrorFunc = WriteRefusal
+	}
 	return &Middleware{
 		m:          m,
 		resource:   c.Resource,
+		render:     c.ErrorFunc,
 		private:    c.RequirePrivate,
 		log:        c.ErrorLog,
 		challenge:  `Bearer realm="` + c.Realm + `"`,
@@ -178,7 +231,7 @@ func (mw *Middleware) handler(next http.Handler, requirePrivate bool) http.Handl
 		}
 		w.Header().Add("Vary", "Origin")
 		if len(origins) > 1 {
-			envelope.WriteError(w, http.StatusBadRequest, "more than one Origin header", nil, nil)
+			mw.render(w, r, &Refusal{Status: http.StatusBadRequest, Message: "more than one Origin header"})
 			return
 		}
 		origin := ""
@@ -187,12 +240,12 @@ func (mw *Middleware) handler(next http.Handler, requirePrivate bool) http.Handl
 		}
 		key, problem := credentials(r)
 		if problem != "" {
-			envelope.WriteError(w, http.StatusBadRequest, problem, nil, nil)
+			mw.render(w, r, &Refusal{Status: http.StatusBadRequest, Message: problem})
 			return
 		}
 		if key == "" {
 			w.Header().Set("WWW-Authenticate", mw.challenge)
-			envelope.WriteError(w, http.StatusUnauthorized, "an API key is required: send Authorization: Bearer <key> or X-API-Key: <key>", nil, nil)
+			mw.render(w, r, &Refusal{Status: http.StatusUnauthorized, Message: "an API key is required: send Authorization: Bearer <key> or X-API-Key: <key>"})
 			return
 		}
 		if !apikeys.ValidKeyFormat(mw.m.Prefix(), key) {
@@ -203,20 +256,13 @@ func (mw *Middleware) handler(next http.Handler, requirePrivate bool) http.Handl
 		}
 		assistant, transient, err := mw.resource(r)
 		if err != nil {
-			envelope.WriteError(w, http.StatusBadRequest, err.Error(), nil, nil)
+			mw.render(w, r, &Refusal{Status: http.StatusBadRequest, Message: err.Error()})
 			return
 		}
 		k, err := mw.m.Authorize(r.Context(), key, apikeys.Request{
 			Origin: origin, AssistantID: assistant, Transient: transient, RequirePrivate: requirePrivate,
 		})
-		// A valid private key from a browser (it sent Origin) is refused
-		// unless its allowed_origins lists that origin.
-		if k.Type == apikeys.Private && origin != "" && !k.OriginAllowed(origin) {
-			envelope.WriteError(w, http.StatusForbidden, "private keys must not be used from a browser; use a public key", nil,
-				map[string]string{"restriction": "key_type", "key_type": string(apikeys.Private), "required_key_type": string(apikeys.Public)})
-			return
-		}
-		if apikeys.IsOrigin(origin) && (err == nil || (!errors.Is(err, apikeys.ErrInvalidKey) && !errors.Is(err, apikeys.ErrOriginNotAllowed) && corsAllowed(&k, origin))) {
+		if apikeys.IsOrigin(origin) && (err == nil || (!errors.Is(err, apikeys.ErrInvalidKey) && corsAllowed(&k, origin))) {
 			// Authorized, or refused for another reason than the origin:
 			// a page on an origin the key allows may read the answer.
 			w.Header().Set("Access-Control-Allow-Origin", origin)
@@ -237,10 +283,7 @@ func (mw *Middleware) handler(next http.Handler, requirePrivate bool) http.Handl
 // key k: the origin is well formed and the key allows it, explicitly or,
 // for a public key, by having no origin restriction.
 func corsAllowed(k *apikeys.Key, origin string) bool {
-	if !apikeys.IsOrigin(origin) {
-		return false
-	}
-	return k.OriginAllowed(origin) || (k.Type == apikeys.Public && len(k.AllowedOrigins) == 0)
+	return apikeys.IsOrigin(origin) && k.AllowsOrigin(origin)
 }
 
 // credentials returns the presented key, or a reason the request's
@@ -274,39 +317,37 @@ func credentials(r *http.Request) (key, problem string) {
 	return "", ""
 }
 
-// refusal describes a 403 for each restriction error.
+// refusals maps each refusal of a valid key to its restriction.
 var refusals = []struct {
 	err         error
 	restriction string
 }{
+	{apikeys.ErrPrivateKeyRequired, "key_type"},
+	{apikeys.ErrPrivateKeyInBrowser, "key_type"},
 	{apikeys.ErrOriginNotAllowed, "allowed_origins"},
 	{apikeys.ErrAssistantNotAllowed, "allowed_assistants"},
 	{apikeys.ErrTransientNotAllowed, "transient_assistant"},
 }
 
+// refuse answers a request Authorize refused, after setting the headers
+// that go with the outcome.
 func (mw *Middleware) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, apikeys.ErrInvalidKey) {
 		w.Header().Set("WWW-Authenticate", mw.invalid)
-		envelope.WriteError(w, http.StatusUnauthorized, "invalid API key", nil, nil)
-		return
-	}
-	if errors.Is(err, apikeys.ErrPrivateKeyRequired) {
-		envelope.WriteError(w, http.StatusForbidden, "this endpoint requires a private key, but a public key was used", nil,
-			map[string]string{"restriction": "key_type", "key_type": string(apikeys.Public), "required_key_type": string(apikeys.Private)})
+		mw.render(w, r, &Refusal{Status: http.StatusUnauthorized, Message: "invalid API key", Err: apikeys.ErrInvalidKey})
 		return
 	}
 	for _, ref := range refusals {
 		if errors.Is(err, ref.err) {
-			msg := strings.TrimPrefix(ref.err.Error(), "apikeys: ")
-			envelope.WriteError(w, http.StatusForbidden, msg, nil, map[string]string{"restriction": ref.restriction})
+			mw.render(w, r, &Refusal{Status: http.StatusForbidden, Message: strings.TrimPrefix(err.Error(), "apikeys: "), Restriction: ref.restriction, Err: err})
 			return
 		}
 	}
-	// A store failure, a timeout, or anything unforeseen: never allowed,
-	// and never blamed on the key.
+	// A store failure, a closed Manager, a timeout, or anything unforeseen:
+	// never allowed, and never blamed on the key.
 	mw.log.ErrorContext(r.Context(), "apikeys: cannot authorize request", "method", r.Method, "path", r.URL.Path, "err", err)
 	w.Header().Set("Retry-After", "1")
-	envelope.WriteError(w, http.StatusServiceUnavailable, "the API key could not be checked; try again", nil, nil)
+	mw.render(w, r, &Refusal{Status: http.StatusServiceUnavailable, Message: "the API key could not be checked; try again", Err: err})
 }
 
 // preflight answers a CORS preflight. It never looks at

@@ -53,11 +53,13 @@ func run(ctx context.Context, out io.Writer) error {
 	}{
 		{"private key, private endpoint", private.Value, apikeys.Request{RequirePrivate: true}},
 		{"public key from https://app.example.com", public.Value, apikeys.Request{Origin: "https://app.example.com", AssistantID: "asst-support"}},
-		{"public key from https://eu.example.org", public.Value, apikeys.Request{Origin: "https://eu.example.org"}},
+		{"public key from https://eu.example.org", public.Value, apikeys.Request{Origin: "https://eu.example.org", AssistantID: "asst-support"}},
+		{"public key naming no assistant", public.Value, apikeys.Request{Origin: "https://app.example.com"}},
+		{"private key from a browser", private.Value, apikeys.Request{Origin: "https://app.example.com"}},
 		{"public key from https://app.example.com.evil.com", public.Value, apikeys.Request{Origin: "https://app.example.com.evil.com"}},
 		{"public key with no Origin", public.Value, apikeys.Request{}},
 		{"public key, another assistant", public.Value, apikeys.Request{Origin: "https://app.example.com", AssistantID: "asst-sales"}},
-		{"public key, transient assistant", public.Value, apikeys.Request{Origin: "https://app.example.com", Transient: true}},
+		{"public key, transient assistant", public.Value, apikeys.Request{Origin: "https://app.example.com", AssistantID: "asst-support", Transient: true}},
 		{"public key, private endpoint", public.Value, apikeys.Request{Origin: "https://app.example.com", RequirePrivate: true}},
 		{"a mistyped key", mistype(public.Value), apikeys.Request{}},
 	}

@@ -18,6 +18,8 @@ func TestRun(t *testing.T) {
 		"ALLOWED  public key from https://eu.example.org",
 		"REFUSED  public key from https://app.example.com.evil.com",
 		"REFUSED  public key with no Origin",
+		"REFUSED  public key naming no assistant",
+		"REFUSED  private key from a browser",
 		"REFUSED  public key, another assistant",
 		"REFUSED  public key, transient assistant",
 		"REFUSED  public key, private endpoint",

@@ -139,7 +139,7 @@ func bootstrapKeys(ctx context.Context, m *apikeys.Manager, users string, out io
 			fmt.Fprintf(out, "user %s already has keys; no bootstrap key created\n", user)
 			continue
 		}
-		nk, err := m.Create(ctx, apikeys.CreateParams{Type: apikeys.Private, Name: "bootstrap", UserID: user})
+		nk, err := m.Create(ctx, apikeys.CreateParams{Type: apikeys.Private, Name: "bootstrap", UserID: user, TransientAssistant: true})
 		if err != nil {
 			return fmt.Errorf("bootstrap %s: %w", user, err)
 		}

@@ -84,14 +84,21 @@ func WriteError(w http.ResponseWriter, code int, msg string, errs []string, fiel
 	WriteJSON(w, code, Error{Status: StatusOf(code), Error: msg, Errors: errs, Fields: fields})
 }
 
-// Success is a success response; Pagination is set for listings only.
+// Success is a success response; Pagination is set for listings only, and
+// Warning when the request succeeded with something the client must know.
 type Success struct {
 	Status     Status `json:"status"`
 	Data       any    `json:"data"`
 	Pagination any    `json:"pagination,omitempty"`
+	Warning    string `json:"warning,omitempty"`
 }
 
 // WriteData writes a success response.
 func WriteData(w http.ResponseWriter, code int, data, pagination any) {
 	WriteJSON(w, code, Success{Status: StatusOf(code), Data: data, Pagination: pagination})
+}
+
+// WriteWarning writes a success response that carries a warning.
+func WriteWarning(w http.ResponseWriter, code int, data any, warning string) {
+	WriteJSON(w, code, Success{Status: StatusOf(code), Data: data, Warning: warning})
 }

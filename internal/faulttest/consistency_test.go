@@ -250,7 +250,7 @@ func TestNothingHalfApplied(t *testing.T) {
 			for _, k := range mine {
 				lk, isListed := listed[k.key.ID]
 				_, getErr := m.Get(ctx, k.user, k.key.ID)
-				_, authErr := m.Authorize(ctx, k.key.Value, apikeys.Request{Origin: originOf(lk)})
+				_, authErr := m.Authorize(ctx, k.key.Value, apikeys.Request{Origin: originOf(lk), AssistantID: assistantOf(lk)})
 				switch {
 				case k.deleted:
 					assert.Falsef(t, isListed, "%s: key %s listed after its Delete returned success", f.name, k.key.ID)
@@ -334,6 +334,13 @@ func originOf(k apikeys.Key) string {
 		return ""
 	}
 	return k.AllowedOrigins[0]
+}
+
+func assistantOf(k apikeys.Key) string {
+	if len(k.AllowedAssistants) == 0 {
+		return ""
+	}
+	return k.AllowedAssistants[0]
 }
 
 // listAll pages through the user's keys, three at a time.

@@ -499,7 +499,9 @@ const guarded = "guarded content"
 // serve serves m's middleware in front of a handler that answers 200.
 func serve(t *testing.T, m *apikeys.Manager) *httptest.Server {
 	t.Helper()
-	mw, err := middleware.New(m, &middleware.Config{ErrorLog: discard})
+	mw, err := middleware.New(m, &middleware.Config{ErrorLog: discard, Resource: func(*http.Request) (string, bool, error) {
+		return okRequest.AssistantID, false, nil // the assistant every test key allows
+	}})
 	require.NoError(t, err)
 	srv := httptest.NewServer(mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, guarded)

@@ -90,7 +90,7 @@ func Populate(tb testing.TB, m *apikeys.Manager) []string {
 			tb.Fatal(err)
 		}
 		values = append(values, nk.Value)
-		if _, err := m.Authorize(tb.Context(), nk.Value, apikeys.Request{Origin: "https://app.example.com"}); err != nil {
+		if _, err := m.Authorize(tb.Context(), nk.Value, apikeys.Request{Origin: "https://app.example.com", AssistantID: "asst-1"}); err != nil {
 			tb.Fatal(err)
 		}
 		if i%3 == 0 {
