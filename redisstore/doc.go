@@ -40,6 +40,14 @@
 //	                                        "" for the zero time
 //	digest                                  the 32 raw bytes of the digest
 //	version                                 decimal
+//	successor_id                            the canonical UUID text of
+//	                                        SuccessorID; "" for the zero UUID
+//
+// successor_id came later than the other fields: a record written before
+// it has no such field, and reads with the zero SuccessorID until its next
+// Update writes the field. No migration is needed. (During a rolling
+// upgrade, an Update by an instance that predates the field leaves it as
+// it was, since HSET only writes the fields it names.)
 //
 // The hash holds the record and nothing else; the store never sees a key
 // value. Times come back in UTC with microsecond precision, which is the

@@ -137,7 +137,15 @@ const (
 	fLastUsedAt = "last_used_at"
 	fDigest     = "digest"
 	fVersion    = "version"
+	// fSuccessorID came with apikeys.Key.SuccessorID: records written
+	// before it lack the field, which reads as the zero UUID.
+	fSuccessorID = "successor_id"
 )
+
+// recordArgs is the length of the argument list of the create and update
+// scripts: three arguments, then a field and a value for each of the 15
+// fields.
+const recordArgs = 3 + 2*15
 
 // createScript stores a record unless its key exists.
 //
@@ -224,7 +232,7 @@ func (s *Store) Create(ctx context.Context, rec apikeys.Record) error {
 	if err := s.step(ctx, stepCreateIndexed); err != nil {
 		return err
 	}
-	args := make([]any, 0, 3+28)
+	args := make([]any, 0, recordArgs)
 	args = append(args, rec.UserID, string(rec.Digest[:]), s.expireAt(rec.ExpiresAt))
 	args = appendFields(args, &rec)
 	res, err := createScript.Run(ctx, s.rdb, []string{s.recordKey(id)}, args...).Result()
@@ -384,7 +392,7 @@ func (s *Store) Update(ctx context.Context, rec apikeys.Record) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("redisstore: update: %w", err)
 	}
-	args := make([]any, 0, 3+28)
+	args := make([]any, 0, recordArgs)
 	args = append(args, rec.UserID, strconv.FormatInt(rec.Version-1, 10), s.expireAt(rec.ExpiresAt))
 	args = appendFields(args, &rec)
 	res, err := updateScript.Run(ctx, s.rdb, []string{s.recordKey(rec.ID.String())}, args...).Int64()
@@ -460,7 +468,16 @@ func appendFields(args []any, rec *apikeys.Record) []any {
 		fLastUsedAt, encodeTime(rec.LastUsedAt),
 		fDigest, string(rec.Digest[:]),
 		fVersion, strconv.FormatInt(rec.Version, 10),
+		fSuccessorID, encodeUUID(rec.SuccessorID),
 	)
+}
+
+// encodeUUID gives the canonical text of id, or "" for the zero UUID.
+func encodeUUID(id uuid.UUID) string {
+	if id == (uuid.UUID{}) {
+		return ""
+	}
+	return id.String()
 }
 
 func encodeList(l []string) string {
@@ -495,6 +512,7 @@ func decode(id uuid.UUID, h map[string]string) (apikeys.Record, error) {
 		UpdatedAt:          d.time(fUpdatedAt),
 		ExpiresAt:          d.time(fExpiresAt),
 		LastUsedAt:         d.time(fLastUsedAt),
+		SuccessorID:        d.optionalUUID(fSuccessorID),
 	}}
 	digest := d.str(fDigest)
 	if d.err == nil && len(digest) != len(rec.Digest) {
@@ -526,6 +544,24 @@ func (d *decoder) str(field string) string {
 		d.fail(field, errors.New("missing"))
 	}
 	return v
+}
+
+// optionalUUID reads a field that records written by earlier versions of
+// the store lack: missing or "" is the zero UUID.
+func (d *decoder) optionalUUID(field string) uuid.UUID {
+	v := d.h[field]
+	if v == "" {
+		return uuid.UUID{}
+	}
+	id, err := uuid.Parse(v)
+	if err == nil && id.String() != v {
+		err = fmt.Errorf("%q is not a canonical UUID", v)
+	}
+	if err != nil {
+		d.fail(field, err)
+		return uuid.UUID{}
+	}
+	return id
 }
 
 func (d *decoder) int(field string) int64 {

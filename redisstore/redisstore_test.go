@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -91,11 +92,22 @@ func TestKeyLayout(t *testing.T) {
 	require.NoError(t, err)
 	assert.ElementsMatch(t, []string{
 		"type", "name", "user_id", "user_email", "hint", "origins", "assistants", "transient",
-		"created_at", "updated_at", "expires_at", "last_used_at", "digest", "version",
+		"created_at", "updated_at", "expires_at", "last_used_at", "digest", "version", "successor_id",
 	}, fields)
 	assert.Equal(t, string(rec.Digest[:]), mr.HGet(recordKey, "digest"))
 	assert.Equal(t, `["https://app.example.com","https://*.example.org:8443"]`, mr.HGet(recordKey, "origins"))
 	assert.Equal(t, "1", mr.HGet(recordKey, "version"))
+	assert.Equal(t, rec.SuccessorID.String(), mr.HGet(recordKey, "successor_id"))
+
+	// The zero SuccessorID is an empty field, written like the others so
+	// that an Update clears it.
+	rec.SuccessorID, rec.Version = uuid.UUID{}, 2
+	require.NoError(t, s.Update(t.Context(), rec))
+	assert.True(t, mr.Exists(recordKey))
+	assert.Empty(t, mr.HGet(recordKey, "successor_id"))
+	fields, err = mr.HKeys(recordKey)
+	require.NoError(t, err)
+	assert.Contains(t, fields, "successor_id")
 }
 
 // testRecord returns a record of user with every field set.
@@ -119,6 +131,7 @@ func testRecord(t testing.TB, user string) apikeys.Record {
 			CreatedAt:          now,
 			UpdatedAt:          now,
 			ExpiresAt:          now.Add(time.Hour),
+			SuccessorID:        uuid.Must(uuid.NewV7()),
 		},
 		Digest:  d,
 		Version: 1,
@@ -314,6 +327,18 @@ func TestBadData(t *testing.T) {
 				rec := testRecord(t, "alice")
 				args := appendFields(nil, &rec)
 				args = append(args, "origins", "[oops")
+				return rdb.HSet(ctx, key, args...).Err()
+			}},
+			{"bad successor id", func(key string) error {
+				rec := testRecord(t, "alice")
+				args := appendFields(nil, &rec)
+				args = append(args, "successor_id", "not-a-uuid")
+				return rdb.HSet(ctx, key, args...).Err()
+			}},
+			{"successor id not canonical", func(key string) error {
+				rec := testRecord(t, "alice")
+				args := appendFields(nil, &rec)
+				args = append(args, "successor_id", strings.ToUpper(rec.SuccessorID.String()))
 				return rdb.HSet(ctx, key, args...).Err()
 			}},
 		}

@@ -6,6 +6,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/google/uuid"
+
 	"github.com/keyward/apikeys"
 )
 
@@ -158,6 +160,21 @@ func (d digestScanner) Scan(src any) error {
 		return fmt.Errorf("sqlstore: digest column: %d bytes, want %d", len(b), len(d.dst))
 	}
 	copy(d.dst[:], b)
+	return nil
+}
+
+// nullUUIDScanner scans a nullable UUID column (UUID, or its text): NULL
+// is the zero UUID.
+type nullUUIDScanner struct{ dst *uuid.UUID }
+
+func (u nullUUIDScanner) Scan(src any) error {
+	if src == nil {
+		*u.dst = uuid.UUID{}
+		return nil
+	}
+	if err := u.dst.Scan(src); err != nil {
+		return fmt.Errorf("sqlstore: uuid column: %w", err)
+	}
 	return nil
 }
 

@@ -120,6 +120,7 @@ func validTable(s string) bool {
 // names are the identifiers derived from the table name.
 type names struct {
 	Table     string // quoted
+	TableName string // not quoted, for string literals (a validated identifier)
 	UserIndex string // quoted
 	Versions  string // quoted
 }
@@ -127,6 +128,7 @@ type names struct {
 func namesFor(d *dialect, table string) names {
 	return names{
 		Table:     d.quote(table),
+		TableName: table,
 		UserIndex: d.quote(table + "_user_id_idx"),
 		Versions:  d.quote(table + "_schema_versions"),
 	}

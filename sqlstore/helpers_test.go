@@ -229,6 +229,7 @@ func requireSame(tb testing.TB, want, got apikeys.Record) {
 	require.Equal(tb, want.Hint, got.Hint)
 	require.Equal(tb, want.Digest, got.Digest)
 	require.Equal(tb, want.Version, got.Version)
+	require.Equal(tb, want.SuccessorID, got.SuccessorID, "SuccessorID")
 	for _, tt := range []struct {
 		name      string
 		want, got time.Time

@@ -224,9 +224,13 @@ func TestStatements(t *testing.T) {
 	require.Equal(t, []string{"-- header\nCREATE TABLE a (\n  x INT -- note\n)", "-- between\nCREATE INDEX i ON a (x)"}, got)
 	require.Equal(t, []string{"SELECT 1"}, statements("SELECT 1"))
 
-	for d, n := range map[Dialect]int{Postgres: 2, MySQL: 1, SQLite: 2} {
-		require.Len(t, migrations[d], 1, "%s migrations", d)
-		require.Len(t, statements(migrations[d][0].render(namesFor(dialects[d], "t"))), n, "%s statements", d)
+	// Statements per migration, in version order.
+	for d, n := range map[Dialect][]int{Postgres: {2, 1}, MySQL: {1, 4}, SQLite: {2, 1}} {
+		require.Len(t, migrations[d], len(n), "%s migrations", d)
+		for i, m := range migrations[d] {
+			require.Equal(t, int64(i+1), m.version, "%s migration %d", d, i)
+			require.Len(t, statements(m.render(namesFor(dialects[d], "t"))), n[i], "%s version %d statements", d, m.version)
+		}
 	}
 }
 

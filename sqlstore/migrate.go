@@ -21,15 +21,26 @@ import (
 // than fail). On PostgreSQL and SQLite a failed migration leaves nothing
 // behind; MySQL commits DDL as it goes, so each migration is written to be
 // safely re-run.
+//
+// Version 2 adds the nullable successor_id column to a version-1 table,
+// keeping every row (their SuccessorID reads as zero). The statements of
+// this package name the column, so run Migrate before the Stores of this
+// version serve; Stores of the previous version name their columns too
+// and keep working on the upgraded table.
 func (s *Store) Migrate(ctx context.Context) error {
+	return s.migrate(ctx, math.MaxInt64)
+}
+
+// migrate applies the migrations up to and including version upTo.
+func (s *Store) migrate(ctx context.Context, upTo int64) error {
 	var err error
 	switch s.d.name {
 	case Postgres:
-		err = s.migratePostgres(ctx)
+		err = s.migratePostgres(ctx, upTo)
 	case MySQL:
-		err = s.migrateMySQL(ctx)
+		err = s.migrateMySQL(ctx, upTo)
 	case SQLite:
-		err = s.migrateSQLite(ctx)
+		err = s.migrateSQLite(ctx, upTo)
 	}
 	if err != nil {
 		return fmt.Errorf("sqlstore: migrate %s: %w", s.table, err)
@@ -43,8 +54,9 @@ type execQuerier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-// apply runs the migrations not yet recorded, under the caller's lock.
-func (s *Store) apply(ctx context.Context, ex execQuerier) error {
+// apply runs the migrations up to upTo not yet recorded, under the
+// caller's lock.
+func (s *Store) apply(ctx context.Context, ex execQuerier, upTo int64) error {
 	if _, err := ex.ExecContext(ctx, fmt.Sprintf(s.d.versionsDDL, s.n.Versions)); err != nil {
 		return err
 	}
@@ -66,6 +78,9 @@ func (s *Store) apply(ctx context.Context, ex execQuerier) error {
 	}
 	record := s.d.rebind("INSERT INTO " + s.n.Versions + " (version, applied_at) VALUES (?, ?)")
 	for _, m := range migrations[s.d.name] {
+		if m.version > upTo {
+			break
+		}
 		if applied[m.version] {
 			continue
 		}
@@ -84,7 +99,7 @@ func (s *Store) apply(ctx context.Context, ex execQuerier) error {
 // lockName names the migration lock of the table.
 func (s *Store) lockName() string { return "apikeys_sqlstore:" + s.table }
 
-func (s *Store) migratePostgres(ctx context.Context) error {
+func (s *Store) migratePostgres(ctx context.Context, upTo int64) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -95,13 +110,13 @@ func (s *Store) migratePostgres(ctx context.Context) error {
 	if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", int64(h.Sum64())); err != nil {
 		return err
 	}
-	if err := s.apply(ctx, tx); err != nil {
+	if err := s.apply(ctx, tx, upTo); err != nil {
 		return err
 	}
 	return tx.Commit()
 }
 
-func (s *Store) migrateMySQL(ctx context.Context) (err error) {
+func (s *Store) migrateMySQL(ctx context.Context, upTo int64) (err error) {
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return err
@@ -137,10 +152,10 @@ func (s *Store) migrateMySQL(ctx context.Context) (err error) {
 			}
 		}
 	}()
-	return s.apply(ctx, conn)
+	return s.apply(ctx, conn, upTo)
 }
 
-func (s *Store) migrateSQLite(ctx context.Context) (err error) {
+func (s *Store) migrateSQLite(ctx context.Context, upTo int64) (err error) {
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return err
@@ -152,7 +167,7 @@ func (s *Store) migrateSQLite(ctx context.Context) (err error) {
 	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return err
 	}
-	if err := s.apply(ctx, conn); err != nil {
+	if err := s.apply(ctx, conn, upTo); err != nil {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
 		if _, rerr := conn.ExecContext(rctx, "ROLLBACK"); rerr != nil {

@@ -17,7 +17,11 @@
 // one index on (user_id, id). Migrate creates them and records the applied
 // schema versions in "<table>_schema_versions"; Schema returns the same DDL
 // for users who run their own migrations. The schema files are embedded
-// from schema/<dialect>/NNNN_*.sql.
+// from schema/<dialect>/NNNN_*.sql: version 1 creates the table, version 2
+// adds successor_id. Users who run their own migrations and have version 1
+// apply version 2's file; Schema's whole text can be run again on an
+// existing table on PostgreSQL and MySQL (each statement is conditional),
+// not on SQLite, which has no ADD COLUMN IF NOT EXISTS.
 //
 //   - id is the primary key: native UUID on PostgreSQL, the canonical
 //     lower-case UUID text elsewhere (CHAR(36) ascii_bin on MySQL). Ids are
@@ -39,6 +43,9 @@
 //     the session time_zone shifts them), INTEGER Unix microseconds on
 //     SQLite. expires_at and last_used_at are NULL when zero.
 //   - version is the optimistic-concurrency counter of apikeys.Record.
+//   - successor_id (schema version 2) is apikeys.Key.SuccessorID, stored
+//     like id, and NULL when zero. Migrate adds it to a version-1 table and
+//     keeps the rows, which read with the zero SuccessorID.
 //   - On MySQL user_id is VARBINARY(255) so that tenants compare byte for
 //     byte: a case-insensitive or space-padding collation would let one
 //     user's id match another's.
@@ -115,7 +122,7 @@ var _ apikeys.Store = (*Store)(nil)
 
 // columns is the order in which every statement reads and writes a record.
 const columns = "id, user_id, key_type, name, allowed_origins, allowed_assistants, transient_assistant, " +
-	"user_email, hint, digest, created_at, updated_at, expires_at, last_used_at, version"
+	"user_email, hint, digest, created_at, updated_at, expires_at, last_used_at, version, successor_id"
 
 // New returns a Store on db. It does not touch the database: call Migrate
 // (or apply Schema yourself) before using the Store.
@@ -155,10 +162,10 @@ func New(db *sqlx.DB, cfg *Config) (*Store, error) {
 	s.get = mk("SELECT " + columns + " FROM " + t + " WHERE id = ?")
 	s.listFirst = mk("SELECT " + columns + " FROM " + t + " WHERE user_id = ? ORDER BY id DESC LIMIT ?")
 	s.listBefore = mk("SELECT " + columns + " FROM " + t + " WHERE user_id = ? AND id < ? ORDER BY id DESC LIMIT ?")
-	s.insert = mk("INSERT INTO " + t + " (" + columns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+	s.insert = mk("INSERT INTO " + t + " (" + columns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 	s.update = mk("UPDATE " + t + " SET key_type = ?, name = ?, allowed_origins = ?, allowed_assistants = ?, " +
 		"transient_assistant = ?, user_email = ?, hint = ?, digest = ?, created_at = ?, updated_at = ?, " +
-		"expires_at = ?, last_used_at = ?, version = ? WHERE id = ? AND user_id = ? AND version = ?")
+		"expires_at = ?, last_used_at = ?, version = ?, successor_id = ? WHERE id = ? AND user_id = ? AND version = ?")
 	s.owner = mk("SELECT user_id FROM " + t + " WHERE id = ?")
 	s.del = mk("DELETE FROM " + t + " WHERE id = ? AND user_id = ?")
 	s.touch = mk("UPDATE " + t + " SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)")
@@ -263,6 +270,15 @@ func (st *stmt) exec(ctx context.Context, args ...any) (sql.Result, error) {
 	return p.ExecContext(ctx, args...)
 }
 
+// nullUUID is the argument for a nullable UUID column: NULL for the zero
+// UUID, else the UUID as id is written.
+func nullUUID(id uuid.UUID) any {
+	if id == (uuid.UUID{}) {
+		return nil
+	}
+	return id
+}
+
 // nullTime is the argument for a nullable time column.
 func (s *Store) nullTime(t time.Time) any {
 	if t.IsZero() {
@@ -278,7 +294,7 @@ func (s *Store) Create(ctx context.Context, rec apikeys.Record) error {
 		listString(rec.AllowedOrigins), listString(rec.AllowedAssistants), rec.TransientAssistant,
 		rec.UserEmail, rec.Hint, rec.Digest[:],
 		s.d.timeArg(rec.CreatedAt), s.d.timeArg(rec.UpdatedAt), s.nullTime(rec.ExpiresAt), s.nullTime(rec.LastUsedAt),
-		rec.Version)
+		rec.Version, nullUUID(rec.SuccessorID))
 	if err != nil {
 		if s.d.duplicate(err) {
 			return apikeys.ErrDuplicate
@@ -342,7 +358,7 @@ func (s *Store) Update(ctx context.Context, rec apikeys.Record) error {
 		listString(rec.AllowedOrigins), listString(rec.AllowedAssistants), rec.TransientAssistant,
 		rec.UserEmail, rec.Hint, rec.Digest[:],
 		s.d.timeArg(rec.CreatedAt), s.d.timeArg(rec.UpdatedAt), s.nullTime(rec.ExpiresAt), s.nullTime(rec.LastUsedAt),
-		rec.Version,
+		rec.Version, nullUUID(rec.SuccessorID),
 		rec.ID, rec.UserID, rec.Version-1)
 	if err != nil {
 		return fmt.Errorf("sqlstore: update: %w", err)
@@ -435,7 +451,7 @@ func (s *Store) newScanBuf() *scanBuf {
 		&r.UserEmail, &r.Hint, digestScanner{&r.Digest},
 		s.timeDest(&r.CreatedAt), s.timeDest(&r.UpdatedAt),
 		s.timeDest(&r.ExpiresAt), s.timeDest(&r.LastUsedAt),
-		&r.Version,
+		&r.Version, nullUUIDScanner{&r.SuccessorID},
 	}
 	return b
 }

@@ -90,8 +90,9 @@ func TestMigrate(t *testing.T) {
 						assert.NoError(t, err)
 					}
 				}
-				// One migration exists, so one version row, whoever ran it.
-				assert.Equal(t, 1, versionRows(t, db.DB, stores[0]))
+				// Two migrations exist, so two version rows, whoever ran
+				// them.
+				assert.Equal(t, 2, versionRows(t, db.DB, stores[0]))
 				// Every pool sees a working table.
 				for _, s := range stores {
 					rec := testRecord(t, "migrate-user")
@@ -422,11 +423,14 @@ func TestSchema(t *testing.T) {
 		want    []string
 	}{
 		{sqlstore.Postgres, []string{`CREATE TABLE IF NOT EXISTS "my_keys"`, "JSONB", "BYTEA", "TIMESTAMPTZ",
-			`CREATE INDEX IF NOT EXISTS "my_keys_user_id_idx" ON "my_keys" (user_id, id)`}},
+			`CREATE INDEX IF NOT EXISTS "my_keys_user_id_idx" ON "my_keys" (user_id, id)`,
+			`ALTER TABLE "my_keys" ADD COLUMN IF NOT EXISTS successor_id UUID`}},
 		{sqlstore.MySQL, []string{"CREATE TABLE IF NOT EXISTS `my_keys`", "BINARY(32)", "DATETIME(6)", "VARBINARY(255)",
-			"KEY `my_keys_user_id_idx` (user_id, id)"}},
+			"KEY `my_keys_user_id_idx` (user_id, id)",
+			"table_name = 'my_keys'", "ALTER TABLE `my_keys` ADD COLUMN successor_id CHAR(36) CHARACTER SET ascii COLLATE ascii_bin NULL"}},
 		{sqlstore.SQLite, []string{`CREATE TABLE IF NOT EXISTS "my_keys"`, "BLOB",
-			`CREATE INDEX IF NOT EXISTS "my_keys_user_id_idx" ON "my_keys" (user_id, id)`}},
+			`CREATE INDEX IF NOT EXISTS "my_keys_user_id_idx" ON "my_keys" (user_id, id)`,
+			`ALTER TABLE "my_keys" ADD COLUMN successor_id TEXT`}},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.dialect), func(t *testing.T) {
@@ -472,7 +476,7 @@ func TestStoredSchema(t *testing.T) {
 			n++
 			row := map[string]any{}
 			require.NoError(t, rows.MapScan(row))
-			require.Len(t, row, 15)
+			require.Len(t, row, 16)
 			digest, ok := row["digest"].([]byte)
 			require.True(t, ok, "digest is %T", row["digest"])
 			require.Len(t, digest, 32)

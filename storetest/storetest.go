@@ -42,6 +42,7 @@ func Run(t *testing.T, newStore func(t *testing.T) apikeys.Store) {
 		{"GetMissing", testGetMissing},
 		{"CreateDuplicate", testCreateDuplicate},
 		{"Update", testUpdate},
+		{"SuccessorID", testSuccessorID},
 		{"UpdateConflict", testUpdateConflict},
 		{"UpdateMissingOrDeleted", testUpdateMissing},
 		{"Delete", testDelete},
@@ -75,13 +76,20 @@ func ctx(t *testing.T) context.Context {
 // store must keep.
 var at = time.Date(2026, 3, 14, 15, 9, 26, 535897000, time.UTC)
 
-// record returns a new record of user with every field set.
-func record(t *testing.T, user string) apikeys.Record {
+// newID returns a new UUIDv7.
+func newID(t *testing.T) uuid.UUID {
 	t.Helper()
 	id, err := uuid.NewV7()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return id
+}
+
+// record returns a new record of user with every field set.
+func record(t *testing.T, user string) apikeys.Record {
+	t.Helper()
+	id := newID(t)
 	var d apikeys.Digest
 	if _, err := rand.Read(d[:]); err != nil {
 		t.Fatal(err)
@@ -101,6 +109,7 @@ func record(t *testing.T, user string) apikeys.Record {
 			UpdatedAt:          at.Add(time.Second),
 			ExpiresAt:          at.Add(90 * 24 * time.Hour),
 			LastUsedAt:         at.Add(time.Minute),
+			SuccessorID:        newID(t),
 		},
 		Digest:  d,
 		Version: 1,
@@ -158,6 +167,9 @@ func diff(got, want apikeys.Record) string {
 	if got.Hint != want.Hint {
 		add("Hint", got.Hint, want.Hint)
 	}
+	if got.SuccessorID != want.SuccessorID {
+		add("SuccessorID", got.SuccessorID, want.SuccessorID)
+	}
 	for _, tt := range []struct {
 		name      string
 		got, want time.Time
@@ -212,6 +224,7 @@ func testRoundTripEmpty(t *testing.T, s apikeys.Store) {
 	rec.TransientAssistant = false
 	rec.UserEmail = ""
 	rec.ExpiresAt, rec.LastUsedAt = time.Time{}, time.Time{}
+	rec.SuccessorID = uuid.UUID{}
 	rec.Name = strings.Repeat("n", apikeys.MaxNameLen)
 	mustCreate(t, s, rec)
 	got := mustGet(t, s, rec.ID)
@@ -257,6 +270,7 @@ func testUpdate(t *testing.T, s apikeys.Store) {
 	up.ExpiresAt = time.Time{}
 	up.LastUsedAt = at.Add(2 * time.Hour)
 	up.UpdatedAt = at.Add(time.Hour)
+	up.SuccessorID = newID(t)
 	up.Version = 2
 	if err := s.Update(ctx(t), up); err != nil {
 		t.Fatalf("Update: %v", err)
@@ -266,6 +280,55 @@ func testUpdate(t *testing.T, s apikeys.Store) {
 		got.AllowedAssistants = nil
 	}
 	wantEqual(t, "Get after Update", got, up)
+}
+
+// wantOnly checks that Get of want.ID and a listing of want's user both
+// return want, and that the listing holds nothing else.
+func wantOnly(t *testing.T, s apikeys.Store, op string, want apikeys.Record) {
+	t.Helper()
+	wantEqual(t, "Get after "+op, mustGet(t, s, want.ID), want)
+	list, err := s.List(ctx(t), want.UserID, apikeys.ListQuery{Limit: 10})
+	if err != nil {
+		t.Fatalf("List after %s: %v", op, err)
+	}
+	if len(list) != 1 {
+		t.Fatalf("List after %s: %d records, want 1", op, len(list))
+	}
+	wantEqual(t, "List after "+op, list[0], want)
+}
+
+// testSuccessorID: SuccessorID is written by Create and by Update like
+// every other field, whether it is set, changed, cleared or left zero.
+func testSuccessorID(t *testing.T, s apikeys.Store) {
+	a, b := newID(t), newID(t)
+	tests := []struct {
+		name            string
+		created, update uuid.UUID
+	}{
+		{"zero stays zero", uuid.UUID{}, uuid.UUID{}},
+		{"set by Update", uuid.UUID{}, a},
+		{"set by Create, kept by Update", a, a},
+		{"changed by Update", a, b},
+		{"cleared by Update", a, uuid.UUID{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			rec := record(t, userName(t))
+			rec.SuccessorID = tt.created
+			mustCreate(t, s, rec)
+			wantOnly(t, s, "Create", rec)
+
+			up := rec
+			up.SuccessorID = tt.update
+			up.UpdatedAt = at.Add(time.Hour)
+			up.Version = 2
+			if err := s.Update(ctx(t), up); err != nil {
+				t.Fatalf("Update: %v", err)
+			}
+			wantOnly(t, s, "Update", up)
+		})
+	}
 }
 
 func testUpdateConflict(t *testing.T, s apikeys.Store) {

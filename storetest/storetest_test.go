@@ -29,6 +29,9 @@ type brokenStore struct {
 }
 
 func (s *brokenStore) Create(ctx context.Context, rec apikeys.Record) error {
+	if s.flaw == "successor-not-created" {
+		rec.SuccessorID = uuid.UUID{}
+	}
 	if s.flaw == "overwrite-duplicate" {
 		if cur, err := s.Store.Get(ctx, rec.ID); err == nil {
 			_ = s.Store.Delete(ctx, cur.UserID, cur.ID)
@@ -70,6 +73,11 @@ func (s *brokenStore) Update(ctx context.Context, rec apikeys.Record) error {
 			rec.Version = cur.Version + 1
 		}
 	}
+	if s.flaw == "successor-not-updated" {
+		if cur, err := s.Store.Get(ctx, rec.ID); err == nil {
+			rec.SuccessorID = cur.SuccessorID
+		}
+	}
 	return s.Store.Update(ctx, rec)
 }
 
@@ -107,6 +115,8 @@ func TestSuiteCatchesFlaws(t *testing.T) {
 		"delete-any-user":       "TenantIsolation",
 		"overwrite-duplicate":   "CreateDuplicate",
 		"canceled-is-not-found": "CanceledContext",
+		"successor-not-created": "RoundTripEveryField",
+		"successor-not-updated": "SuccessorID",
 	} {
 		t.Run(flaw, func(t *testing.T) {
 			t.Parallel()

@@ -1,0 +1,152 @@
+package redisstore
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/keyward/apikeys"
+	"github.com/keyward/apikeys/memstore"
+)
+
+// oldFields appends the hash fields of rec as the store wrote them before
+// successor_id existed. It spells them out rather than calling
+// appendFields, so that it stays what the old version wrote.
+func oldFields(args []any, rec *apikeys.Record) []any {
+	transient := "0"
+	if rec.TransientAssistant {
+		transient = "1"
+	}
+	return append(args,
+		"type", string(rec.Type),
+		"name", rec.Name,
+		"user_id", rec.UserID,
+		"user_email", rec.UserEmail,
+		"hint", rec.Hint,
+		"origins", encodeList(rec.AllowedOrigins),
+		"assistants", encodeList(rec.AllowedAssistants),
+		"transient", transient,
+		"created_at", encodeTime(rec.CreatedAt),
+		"updated_at", encodeTime(rec.UpdatedAt),
+		"expires_at", encodeTime(rec.ExpiresAt),
+		"last_used_at", encodeTime(rec.LastUsedAt),
+		"digest", string(rec.Digest[:]),
+		"version", strconv.FormatInt(rec.Version, 10),
+	)
+}
+
+// oldCreate writes rec as Create did before successor_id existed: the
+// index entry, then the create script with the old fields.
+func oldCreate(ctx context.Context, s *Store, rec *apikeys.Record) error {
+	id := rec.ID.String()
+	if err := s.rdb.ZAdd(ctx, s.indexKey(rec.UserID), redis.Z{Member: id}).Err(); err != nil {
+		return err
+	}
+	args := oldFields([]any{rec.UserID, string(rec.Digest[:]), s.expireAt(rec.ExpiresAt)}, rec)
+	return createScript.Run(ctx, s.rdb, []string{s.recordKey(id)}, args...).Err()
+}
+
+// oldUpdate runs the update script as Update did before successor_id
+// existed, and returns the script's result.
+func oldUpdate(ctx context.Context, s *Store, rec *apikeys.Record) (int64, error) {
+	args := oldFields([]any{rec.UserID, strconv.FormatInt(rec.Version-1, 10), s.expireAt(rec.ExpiresAt)}, rec)
+	return updateScript.Run(ctx, s.rdb, []string{s.recordKey(rec.ID.String())}, args...).Int64()
+}
+
+// TestRecordsWithoutSuccessorID: records written before successor_id
+// existed read with the zero SuccessorID, list and authorize as before,
+// and get the field from their next Update; an Update by an old version
+// keeps a SuccessorID it does not know about.
+func TestRecordsWithoutSuccessorID(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, b backend) {
+		s, rdb, _ := newStore(t, b, nil)
+		ctx := t.Context()
+
+		// Keys issued by a Manager, so that there are values to authorize
+		// with. Without a pepper the digest is SHA-256 of the value,
+		// whichever Manager computes it.
+		mem := memstore.New()
+		issuer, err := apikeys.New(mem, nil)
+		require.NoError(t, err)
+		const user = "old-user"
+		tests := []struct {
+			name string
+			p    apikeys.CreateParams
+			req  apikeys.Request
+		}{
+			{"private", apikeys.CreateParams{Type: apikeys.Private, Name: "server"}, apikeys.Request{RequirePrivate: true}},
+			{"public with lists", apikeys.CreateParams{
+				Type: apikeys.Public, Name: "widget", UserEmail: "old@example.com",
+				AllowedOrigins: []string{"https://app.example.com"}, AllowedAssistants: []string{"asst_1"},
+				TransientAssistant: true,
+			}, apikeys.Request{Origin: "https://app.example.com", AssistantID: "asst_1", Transient: true}},
+			{"expiring", apikeys.CreateParams{
+				Type: apikeys.Private, Name: "temporary", ExpiresAt: time.Now().Add(time.Hour),
+			}, apikeys.Request{}},
+		}
+		values := make(map[uuid.UUID]string)
+		var want []apikeys.Record // newest first
+		for _, tt := range tests {
+			tt.p.UserID = user
+			nk, err := issuer.Create(ctx, tt.p)
+			require.NoError(t, err, tt.name)
+			rec, err := mem.Get(ctx, nk.ID)
+			require.NoError(t, err, tt.name)
+			require.NoError(t, oldCreate(ctx, s, &rec), tt.name)
+			exists, err := rdb.HExists(ctx, s.recordKey(rec.ID.String()), fSuccessorID).Result()
+			require.NoError(t, err)
+			require.False(t, exists, "%s: the old record has a successor_id field", tt.name)
+			values[rec.ID] = nk.Value
+			want = append([]apikeys.Record{rec}, want...)
+		}
+
+		for _, w := range want {
+			got, err := s.Get(ctx, w.ID)
+			require.NoError(t, err)
+			assert.Equal(t, w, got, "Get")
+			assert.Equal(t, uuid.UUID{}, got.SuccessorID, "Get")
+		}
+		list, err := s.List(ctx, user, apikeys.ListQuery{Limit: 10})
+		require.NoError(t, err)
+		assert.Equal(t, want, list, "List")
+
+		m, err := apikeys.New(s, &apikeys.Config{LastUsedInterval: -1})
+		require.NoError(t, err)
+		for i, tt := range tests {
+			rec := want[len(want)-1-i]
+			k, err := m.Authorize(ctx, values[rec.ID], tt.req)
+			require.NoError(t, err, "Authorize(%s)", tt.name)
+			assert.Equal(t, rec.ID, k.ID, tt.name)
+			assert.Equal(t, uuid.UUID{}, k.SuccessorID, tt.name)
+		}
+
+		// The next Update writes the field.
+		up := want[0]
+		up.SuccessorID = uuid.Must(uuid.NewV7())
+		up.Version++
+		require.NoError(t, s.Update(ctx, up))
+		got, err := s.Get(ctx, up.ID)
+		require.NoError(t, err)
+		assert.Equal(t, up, got, "Get after Update")
+
+		// An instance that predates the field, updating the record, leaves
+		// it as it was.
+		old := up
+		old.Name = "renamed by an old version"
+		old.Version++
+		res, err := oldUpdate(ctx, s, &old)
+		require.NoError(t, err)
+		require.Equal(t, int64(1), res, "old update script result")
+		got, err = s.Get(ctx, up.ID)
+		require.NoError(t, err)
+		assert.Equal(t, old, got, "Get after an old version's Update")
+		assert.Equal(t, up.SuccessorID, got.SuccessorID)
+	})
+}
