@@ -12,25 +12,46 @@ import (
 // CacheConfig turns on the Manager's verification cache, which keeps what
 // Authorize reads from the store (never a key value: the digest and the
 // key's properties) so that repeated requests need no store round trip.
+// In every field, zero means the documented default; a negative value is
+// an error from New, except NegativeSize, where it turns negative caching
+// off.
 //
 // Revocation bounds: a change made through a Manager drops the key from
 // that Manager's cache at once. Other Managers sharing the store drop it
 // when their Invalidator delivers the change (redisstore: Redis pub/sub,
 // typically within a millisecond), and in any case within TTL. Stores
 // without notifications (memstore, sqlstore) rely on the TTL alone.
+//
+// Forged keys: the key format's checksum is public, so anyone can make
+// well-formed keys with random ids. Each costs one store read, and its
+// "no such key" is cached apart from real keys, in NegativeSize entries of
+// its own: a flood of forged keys can only evict other "no such key"
+// entries, never a cached real key.
 type CacheConfig struct {
-	// Size bounds the number of cached keys. Default 100,000. When full, a
-	// random entry is evicted (entries also expire by TTL), which keeps
-	// reads lock-free of writes.
+	// Size bounds the number of cached keys (entries for keys that exist).
+	// Default 100,000. When full, a random entry is evicted (entries also
+	// expire by TTL), which keeps reads lock-free of writes. "No such key"
+	// entries do not count against Size: see NegativeSize.
 	Size int
 	// TTL bounds how long a key stays cached, and so how long another
 	// instance without notifications may accept a key after it was
 	// deleted or changed. Default 30s.
 	TTL time.Duration
-	// NegativeTTL is how long "no such key" is cached, so that a flood of
-	// well-formed but unknown keys does not reach the store. Default 5s;
-	// at most TTL.
+	// NegativeTTL is how long "no such key" is cached, so that a client
+	// that keeps presenting the same unknown key (a deleted key, a retry
+	// loop) does not reach the store on every request. Default 5s; at
+	// most TTL.
 	NegativeTTL time.Duration
+	// NegativeSize bounds the number of cached "no such key" entries,
+	// separately from Size: when full, a random "no such key" entry is
+	// evicted, never a real key. Default Size/10 (10,000 with the default
+	// Size). Negative entries only save store reads for unknown keys that
+	// are presented again within NegativeTTL; distinct forged keys miss
+	// every time whatever the bound, so a small one loses nothing against
+	// a flood, and it keeps what a flood can fill to a tenth of the
+	// cache's memory. Negative turns negative caching off: every unknown
+	// key is then a store read (real keys are still cached).
+	NegativeSize int
 }
 
 // Invalidator carries "this key changed" between Managers that share a
@@ -54,17 +75,21 @@ const cacheShards = 64
 // cache is the verification cache: shards of id -> immutable record, each
 // with a generation that every invalidation bumps, so that a store read
 // that began before an invalidation can never put its stale result back.
+// Records and "no such key" live in separate maps with separate bounds,
+// so that filling one never evicts from the other.
 type cache struct {
 	shards           [cacheShards]cacheShard
-	perShard         int
+	perShard         int // bound of each shard's pos
+	negPerShard      int // bound of each shard's neg; 0: negative caching off
 	ttl, negativeTTL time.Duration
 }
 
 type cacheShard struct {
-	mu      sync.RWMutex
-	gen     uint64
-	entries map[uuid.UUID]cacheEntry
-	_       [32]byte // keep shards' locks off each other's cache lines
+	mu  sync.RWMutex
+	gen uint64                   // guards both maps
+	pos map[uuid.UUID]cacheEntry // keys that exist; rec != nil
+	neg map[uuid.UUID]cacheEntry // "no such key"; rec == nil
+	_   [32]byte                 // keep shards' locks off each other's cache lines
 }
 
 type cacheEntry struct {
@@ -85,9 +110,16 @@ func newCache(c CacheConfig) (*cache, error) {
 	if c.Size < 0 || c.TTL < 0 || c.NegativeTTL < 0 || c.NegativeTTL > c.TTL {
 		return nil, errors.New("apikeys: New: Cache needs Size, TTL and NegativeTTL >= 0, and NegativeTTL <= TTL")
 	}
+	if c.NegativeSize == 0 {
+		c.NegativeSize = max(1, c.Size/10)
+	}
 	ch := &cache{perShard: max(1, c.Size/cacheShards), ttl: c.TTL, negativeTTL: c.NegativeTTL}
+	if c.NegativeSize > 0 {
+		ch.negPerShard = max(1, c.NegativeSize/cacheShards)
+	}
 	for i := range ch.shards {
-		ch.shards[i].entries = make(map[uuid.UUID]cacheEntry)
+		ch.shards[i].pos = make(map[uuid.UUID]cacheEntry)
+		ch.shards[i].neg = make(map[uuid.UUID]cacheEntry)
 	}
 	return ch, nil
 }
@@ -99,7 +131,10 @@ func (c *cache) shard(id uuid.UUID) *cacheShard { return &c.shards[id[15]%cacheS
 func (c *cache) get(id uuid.UUID, now time.Time) (cacheEntry, bool) {
 	s := c.shard(id)
 	s.mu.RLock()
-	e, ok := s.entries[id]
+	e, ok := s.pos[id]
+	if !ok {
+		e, ok = s.neg[id]
+	}
 	s.mu.RUnlock()
 	if !ok || !now.Before(e.until) {
 		return cacheEntry{}, false
@@ -116,32 +151,42 @@ func (c *cache) generation(id uuid.UUID) uint64 {
 }
 
 // put caches rec (nil: no such key) unless the shard was invalidated since
-// gen was read.
+// gen was read. A record only ever evicts a record, and "no such key" only
+// ever evicts "no such key".
 func (c *cache) put(id uuid.UUID, rec *Record, gen uint64, now time.Time) {
-	ttl := c.ttl
+	ttl, bound := c.ttl, c.perShard
 	if rec == nil {
-		ttl = c.negativeTTL
+		ttl, bound = c.negativeTTL, c.negPerShard
 	}
 	s := c.shard(id)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.gen != gen {
+	into, other := s.pos, s.neg
+	if rec == nil {
+		into, other = s.neg, s.pos
+	}
+	// An id is in one map at most. Dropping an entry is always safe (it
+	// costs a store read), so the other kind's (expired) entry goes even
+	// when this result is not cached.
+	delete(other, id)
+	if s.gen != gen || bound == 0 {
 		return
 	}
-	if _, ok := s.entries[id]; !ok && len(s.entries) >= c.perShard {
-		for victim := range s.entries { // map order is random
-			delete(s.entries, victim)
+	if _, ok := into[id]; !ok && len(into) >= bound {
+		for victim := range into { // map order is random
+			delete(into, victim)
 			break
 		}
 	}
-	s.entries[id] = cacheEntry{rec: rec, until: now.Add(ttl)}
+	into[id] = cacheEntry{rec: rec, until: now.Add(ttl)}
 }
 
 func (c *cache) invalidate(id uuid.UUID) {
 	s := c.shard(id)
 	s.mu.Lock()
 	s.gen++
-	delete(s.entries, id)
+	delete(s.pos, id)
+	delete(s.neg, id)
 	s.mu.Unlock()
 }
 
@@ -150,18 +195,27 @@ func (c *cache) flush() {
 		s := &c.shards[i]
 		s.mu.Lock()
 		s.gen++
-		clear(s.entries)
+		clear(s.pos)
+		clear(s.neg)
 		s.mu.Unlock()
 	}
 }
 
+// len returns how many entries the cache holds, of both kinds.
 func (c *cache) len() int {
-	n := 0
+	pos, neg := c.lens()
+	return pos + neg
+}
+
+// lens returns how many records and how many "no such key" entries the
+// cache holds.
+func (c *cache) lens() (pos, neg int) {
 	for i := range c.shards {
 		s := &c.shards[i]
 		s.mu.RLock()
-		n += len(s.entries)
+		pos += len(s.pos)
+		neg += len(s.neg)
 		s.mu.RUnlock()
 	}
-	return n
+	return pos, neg
 }

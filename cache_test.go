@@ -110,6 +110,32 @@ func TestCacheNegative(t *testing.T) {
 	assert.Equal(t, int64(2), s.gets.Load(), "negative entries live NegativeTTL")
 }
 
+// TestCacheNegativeOff: a negative NegativeSize turns negative caching
+// off, and only that: every unknown key reads the store, real keys are
+// still cached.
+func TestCacheNegativeOff(t *testing.T) {
+	t.Parallel()
+	s, c := newCountingStore(), newClock()
+	m, err := apikeys.New(s, &apikeys.Config{Now: c.now, Cache: &apikeys.CacheConfig{NegativeSize: -1}})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, m.Close(context.Background())) })
+	unknown, err := apikeys.GenerateKey("ak", apikeys.Public, uuid.Must(uuid.NewV7()))
+	require.NoError(t, err)
+	for range 3 {
+		_, err := m.Authorize(t.Context(), unknown, apikeys.Request{})
+		require.ErrorIs(t, err, apikeys.ErrInvalidKey)
+	}
+	assert.Equal(t, int64(3), s.gets.Load(), "each unknown key reads the store")
+
+	nk, err := m.Create(t.Context(), apikeys.CreateParams{Type: apikeys.Public, Name: "k", UserID: "u"})
+	require.NoError(t, err)
+	for range 3 {
+		_, err := m.Authorize(t.Context(), nk.Value, apikeys.Request{})
+		require.NoError(t, err)
+	}
+	assert.Equal(t, int64(4), s.gets.Load(), "real keys are still cached")
+}
+
 func TestCacheMutationsThroughManager(t *testing.T) {
 	t.Parallel()
 	m := cachedEnv(t, newCountingStore(), newClock(), nil)
