@@ -22,20 +22,57 @@
 //
 // Manager.Authorize takes the presented key and a Request describing what
 // the caller knows (Origin header, assistant id, transient assistant, whether
-// the endpoint needs a private key). Outcomes, each its own error value:
+// the endpoint needs a private key), and makes every request-time decision
+// in one place, so that every front end gives the same answer. Each rule
+// fails closed: a key restricted in some way refuses a request that names
+// nothing for that restriction. Outcomes, each its own error value:
 //
 //   - ErrInvalidKey: malformed, unknown, wrong secret, deleted or expired;
 //     deliberately one outcome (HTTP 401).
-//   - ErrPrivateKeyRequired, ErrOriginNotAllowed, ErrAssistantNotAllowed,
-//     ErrTransientNotAllowed: the key is valid but may not do this (403).
-//   - *StoreError: the store failed; never treat it as allowed (503).
+//   - ErrPrivateKeyRequired, ErrPrivateKeyInBrowser, ErrOriginNotAllowed,
+//     ErrAssistantNotAllowed, ErrTransientNotAllowed: the key is valid but
+//     may not do this (403).
+//   - *StoreError, ErrClosed: the key could not be checked; never treat it
+//     as allowed (503).
 //
-// Rules: an empty allowed_origins allows any origin, a non-empty one needs
-// an Origin header matching an entry (so a request without Origin is
-// refused); an empty allowed_assistants allows every assistant; a transient
-// assistant needs transient_assistant. Origin entries are exact origins or
+// Rules: a private key with an Origin (a browser sent it, "null" included)
+// is refused unless its allowed_origins lists that origin; a non-empty
+// allowed_origins needs an Origin header matching an entry (so a request
+// without Origin is refused), while an empty one lets a public key be used
+// from anywhere; a non-empty allowed_assistants needs the request to name a
+// listed assistant (naming none is refused); a transient assistant needs
+// transient_assistant. Origin entries are exact origins or
 // "https://*.example.com" subdomain wildcards, validated and canonicalised
 // when stored (see ParseOriginPattern), then matched byte for byte.
+//
+// # Management can only narrow
+//
+// A change made with a key gives no more than that key has. When the
+// context of Create, Update, Rotate or Delete carries a key (NewContext; the
+// middleware sets it for every authorized request), that key is re-read from
+// the store and must be a private key of the same user that works and is not
+// being retired (rotated out, in its grace period); every key it creates,
+// changes, rotates or deletes must lie within it: origins within its
+// origins, assistants within its assistants, transient assistants only if
+// it allows them, an expiry no later than its own. Refusals unwrap to
+// ErrNotPermitted (PermissionErrors lists the fields). A context without a
+// key, or WithoutKey, acts with the service's own authority.
+//
+// # Lifecycle
+//
+// New starts a goroutine only for the invalidation subscription (with a
+// Cache and an Invalidator); the last-used flusher starts on the first
+// successful Authorize. Close ends both and writes pending last-used times;
+// every store call, flushes included, is bounded by Config.OpTimeout. After
+// Close every method returns ErrClosed.
+//
+// # Configuration
+//
+// In every Config of this module (Config, CacheConfig, middleware.Config,
+// httpapi.Config), zero means the documented default, and a negative value
+// turns a setting off where its documentation says it can be turned off
+// (OpTimeout, LastUsedInterval, CacheConfig.NegativeSize,
+// middleware.Config.MaxAge) and makes New fail everywhere else.
 //
 // # Tenancy
 //
@@ -52,6 +89,7 @@
 // # Errors
 //
 // Invalid input is reported as *ValidationError values, one per bad field,
-// joined with errors.Join; all of them unwrap to ErrValidation, and FieldErrors
-// lists them. Nothing is stored when any field is invalid.
+// joined with errors.Join; all of them unwrap to ErrValidation (HTTP 400),
+// and FieldErrors lists them. Nothing is stored when any field is invalid.
+// ErrInvalidKey (HTTP 401) is about a presented key, never about input.
 package apikeys

@@ -84,7 +84,8 @@ type Config struct {
 	AllowMethods []string
 
 	// MaxAge is how long browsers may cache a preflight. Default 10
-	// minutes; at most 2 hours (Chromium's own cap), at least 0.
+	// minutes; at most 2 hours (Chromium's own cap); negative turns
+	// caching off (Access-Control-Max-Age: 0).
 	MaxAge time.Duration
 
 	// ErrorLog receives store failures. Default slog.Default(). Key values
@@ -168,8 +169,11 @@ func New(m *apikeys.Manager, cfg *Config) (*Middleware, error) {
 	if c.MaxAge == 0 {
 		c.MaxAge = 10 * time.Minute
 	}
-	if c.MaxAge < 0 || c.MaxAge > MaxMaxAge {
-		return nil, errors.New("middleware: New: MaxAge must be between 0 and 2h")
+	if c.MaxAge < 0 {
+		c.MaxAge = 0
+	}
+	if c.MaxAge > MaxMaxAge {
+		return nil, errors.New("middleware: New: MaxAge must be at most 2h")
 	}
 	if len(c.AllowMethods) == 0 {
 		c.AllowMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"}

@@ -338,7 +338,6 @@ func TestNew(t *testing.T) {
 		"nil manager":       {nil, nil},
 		"quote in realm":    {m, &middleware.Config{Realm: `a"b`}},
 		"max age too big":   {m, &middleware.Config{MaxAge: 3 * time.Hour}},
-		"negative max age":  {m, &middleware.Config{MaxAge: -time.Second}},
 		"header with comma": {m, &middleware.Config{AllowHeaders: []string{"a,b"}}},
 	} {
 		mw, err := middleware.New(tc.m, tc.cfg)
@@ -348,6 +347,13 @@ func TestNew(t *testing.T) {
 	mw, err := middleware.New(m, nil)
 	require.NoError(t, err)
 	require.NotNil(t, mw)
+
+	// Negative turns preflight caching off, as negative durations do in
+	// every Config of the module.
+	mw, err = middleware.New(m, &middleware.Config{MaxAge: -time.Second})
+	require.NoError(t, err)
+	w := do(mw.Handler(echo), "OPTIONS", "/", http.Header{"Origin": {"https://a.example"}, "Access-Control-Request-Method": {"POST"}})
+	assert.Equal(t, "0", w.Header().Get("Access-Control-Max-Age"))
 }
 
 func TestPeekBody(t *testing.T) {
