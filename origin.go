@@ -25,7 +25,9 @@ import (
 //   - a default port is dropped (":443" on https, ":80" on http), other ports
 //     are kept, written without leading zeros;
 //   - an internationalised host is stored in punycode ("bücher.example"
-//     becomes "xn--bcher-kva.example");
+//     becomes "xn--bcher-kva.example"), processed as browsers do (UTS #46
+//     without its hyphen check: "r3---sn-abc.googlevideo.com" is a host,
+//     while a label starting or ending with "-" is refused);
 //   - IPv4 and bracketed IPv6 literals are allowed in exact entries and
 //     written in their shortest form; wildcards need a domain name;
 //   - a trailing dot on the host is refused rather than silently dropped,
@@ -402,6 +404,13 @@ func splitHostPort(s string) (host string, port int, reason string) {
 	return host, port, ""
 }
 
+// hostProfile is idna.Lookup without CheckHyphens, as browsers run UTS #46
+// for the WHATWG URL standard: they send hosts such as
+// "r3---sn-abc.googlevideo.com", with "--" as a label's third and fourth
+// characters, and IsOrigin accepts them, so they can be listed too. Leading
+// and trailing hyphens are still refused, by validSubdomainLabels.
+var hostProfile = idna.New(idna.MapForLookup(), idna.BidiRule(), idna.CheckHyphens(false))
+
 // canonicalHost lower-cases host, converts it to punycode and checks its
 // labels, or canonicalises an IP literal.
 func canonicalHost(host string, wildcard bool) (string, string) {
@@ -421,7 +430,7 @@ func canonicalHost(host string, wildcard bool) (string, string) {
 	if strings.HasSuffix(host, ".") {
 		return "", "host must not end with a dot"
 	}
-	ascii, err := idna.Lookup.ToASCII(host)
+	ascii, err := hostProfile.ToASCII(host)
 	if err != nil {
 		return "", "invalid host name"
 	}

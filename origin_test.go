@@ -31,6 +31,9 @@ func TestParseOriginPatternAccepts(t *testing.T) {
 		{"http://[::1]:3000", "http://[::1]:3000", "IPv6"},
 		{"http://[0:0:0:0:0:0:0:1]", "http://[::1]", "IPv6 shortened"},
 		{"https://a-b.example.com", "https://a-b.example.com", "inner hyphen"},
+		{"https://r3---sn-abc.googlevideo.com", "https://r3---sn-abc.googlevideo.com", "hyphens in a label's third and fourth places, as browsers allow"},
+		{"http://00--0", "http://00--0", "single label with inner double hyphen"},
+		{"https://*.ab--cd.example", "https://*.ab--cd.example", "wildcard on a label with a double hyphen"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.why, func(t *testing.T) {
@@ -96,6 +99,8 @@ func TestParseOriginPatternRefuses(t *testing.T) {
 		{"https://example.com.", "trailing dot"},
 		{"https://-a.example.com", "leading hyphen"},
 		{"https://a-.example.com", "trailing hyphen"},
+		{"https://ab--.example.com", "trailing double hyphen"},
+		{"https://xn--zz.example.com", "invalid punycode"},
 		{"https://a_b.example.com", "underscore"},
 		{"https://" + strings.Repeat("a", 64) + ".com", "label over 63"},
 		{"https://1.2.3", "bad IPv4"},
