@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"golang.org/x/net/publicsuffix"
 )
 
 func TestParseOriginPatternAccepts(t *testing.T) {
@@ -29,6 +31,9 @@ func TestParseOriginPatternAccepts(t *testing.T) {
 		{"http://[::1]:3000", "http://[::1]:3000", "IPv6"},
 		{"http://[0:0:0:0:0:0:0:1]", "http://[::1]", "IPv6 shortened"},
 		{"https://a-b.example.com", "https://a-b.example.com", "inner hyphen"},
+		{"https://r3---sn-abc.googlevideo.com", "https://r3---sn-abc.googlevideo.com", "hyphens in a label's third and fourth places, as browsers allow"},
+		{"http://00--0", "http://00--0", "single label with inner double hyphen"},
+		{"https://*.ab--cd.example", "https://*.ab--cd.example", "wildcard on a label with a double hyphen"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.why, func(t *testing.T) {
@@ -94,6 +99,8 @@ func TestParseOriginPatternRefuses(t *testing.T) {
 		{"https://example.com.", "trailing dot"},
 		{"https://-a.example.com", "leading hyphen"},
 		{"https://a-.example.com", "trailing hyphen"},
+		{"https://ab--.example.com", "trailing double hyphen"},
+		{"https://xn--zz.example.com", "invalid punycode"},
 		{"https://a_b.example.com", "underscore"},
 		{"https://" + strings.Repeat("a", 64) + ".com", "label over 63"},
 		{"https://1.2.3", "bad IPv4"},
@@ -172,6 +179,8 @@ func TestMatchOrigin(t *testing.T) {
 		{"https://app.example.com", "", false},
 		{"https://app.example.com", "HTTPS://APP.EXAMPLE.COM", false},
 		{"https://*.example.com", "https://" + strings.Repeat("a.", 1100) + "example.com", false},
+		{"https://*", "https://x", false},
+		{"https://*example.com", "https://aexample.com", false},
 	}
 	for _, tt := range tests {
 		if got := MatchOrigin(tt.pattern, tt.origin); got != tt.want {
@@ -199,6 +208,141 @@ func TestIsOrigin(t *testing.T) {
 		if got := IsOrigin(in); got != want {
 			t.Errorf("IsOrigin(%q) = %v, want %v", in, got, want)
 		}
+	}
+}
+
+// wildcardSuffixTests is the table of wildcards against the Public Suffix
+// List that README.md's "Wildcards and public suffixes" shows. pattern is
+// canonical; stored says whether ParseOriginPattern accepts it; match is
+// MatchOrigin's answer for origin, which must hold whether or not the pattern
+// is accepted today (entries stored before the rule existed are matched by
+// it too). The snapshot is golang.org/x/net/publicsuffix's.
+var wildcardSuffixTests = []struct {
+	pattern string
+	stored  bool
+	origin  string
+	match   bool
+	why     string
+}{
+	// Inside one registrable domain: still fine.
+	{"https://*.example.com", true, "https://app.example.com", true, "subdomain of an ordinary domain"},
+	{"https://*.example.com", true, "https://a.b.example.com", true, "deep subdomain, same registrable domain"},
+	{"https://*.b.example.com", true, "https://a.b.example.com", true, "wildcard below the registrable domain"},
+	{"https://*.example.co.uk", true, "https://app.example.co.uk", true, "registrable domain under a two-label public suffix"},
+	{"https://*.user.github.io", true, "https://app.user.github.io", true, "registrable domain under a private suffix"},
+	{"http://*.dev.localhost", true, "http://app.dev.localhost", true, "unlisted TLD: the default rule makes it the suffix"},
+
+	// Above a public suffix the list names: stored (x/net/publicsuffix
+	// cannot tell), never matched across it.
+	{"https://*.amazonaws.com", true, "https://attacker.s3.amazonaws.com", false, "S3 bucket under s3.amazonaws.com"},
+	{"https://*.amazonaws.com", true, "https://s3.amazonaws.com", false, "host is itself a public suffix"},
+	{"https://*.amazonaws.com", true, "https://ec2-1-2-3-4.us-west-2.compute.amazonaws.com", false, "host under a list wildcard deeper down"},
+	{"https://*.amazonaws.com", true, "https://sts.amazonaws.com", true, "amazonaws.com's own host still matches"},
+	{"https://*.core.windows.net", true, "https://x.blob.core.windows.net", false, "Azure blob container under blob.core.windows.net"},
+	{"https://*.core.windows.net", true, "https://x.web.core.windows.net", false, "Azure static site under web.core.windows.net"},
+	{"https://*.windows.net", true, "https://x.blob.core.windows.net", false, "two labels above the public suffix"},
+
+	// Directly on a public suffix: refused, and never matched.
+	{"https://*.com", false, "https://evil.com", false, "ICANN TLD"},
+	{"https://*.co.uk", false, "https://evil.co.uk", false, "ICANN two-label suffix"},
+	{"https://*.github.io", false, "https://attacker.github.io", false, "private suffix"},
+	{"https://*.s3.amazonaws.com", false, "https://attacker.s3.amazonaws.com", false, "private suffix, S3"},
+	{"https://*.blob.core.windows.net", false, "https://x.blob.core.windows.net", false, "private suffix, Azure"},
+	{"http://*.localhost", false, "http://app.localhost", false, "unlisted single-label TLD"},
+
+	// Every direct subdomain a public suffix through a list wildcard rule:
+	// refused, and never matched.
+	{"https://*.run.app", false, "https://evil.a.run.app", false, "Cloud Run: *.run.app"},
+	{"https://*.run.app", false, "https://a.run.app", false, "host is itself a public suffix (*.run.app)"},
+	{"https://*.compute.amazonaws.com", false, "https://ec2.us-east-1.compute.amazonaws.com", false, "private wildcard rule *.compute.amazonaws.com"},
+	{"https://*.ck", false, "https://evil.foo.ck", false, "ICANN wildcard rule *.ck"},
+	{"https://*.ck", false, "https://www.ck", false, "www.ck is its own registrable domain (!www.ck), not ck's"},
+	{"https://*.foo.ck", false, "https://evil.foo.ck", false, "foo.ck is a public suffix through *.ck"},
+	{"https://*.kawasaki.jp", false, "https://www.city.kawasaki.jp", false, "*.kawasaki.jp, even for the exception city.kawasaki.jp"},
+
+	// Registrable domains a list wildcard or exception makes: fine.
+	{"https://*.www.ck", true, "https://a.www.ck", true, "exception rule !www.ck"},
+	{"https://*.bar.foo.ck", true, "https://a.bar.foo.ck", true, "registrable domain under the wildcard suffix foo.ck"},
+	{"https://*.city.kawasaki.jp", true, "https://www.city.kawasaki.jp", true, "exception rule !city.kawasaki.jp"},
+	{"https://*.app.a.run.app", true, "https://x.app.a.run.app", true, "a Cloud Run service's own subdomains"},
+}
+
+func TestWildcardPublicSuffix(t *testing.T) {
+	t.Parallel()
+	for _, tt := range wildcardSuffixTests {
+		t.Run(tt.why, func(t *testing.T) {
+			t.Parallel()
+			canon, err := ParseOriginPattern(tt.pattern)
+			switch {
+			case tt.stored && (err != nil || canon != tt.pattern):
+				t.Errorf("ParseOriginPattern(%q) = %q, %v; want it stored as is", tt.pattern, canon, err)
+			case !tt.stored && err == nil:
+				t.Errorf("ParseOriginPattern(%q) = %q, want it refused", tt.pattern, canon)
+			case !tt.stored:
+				var ve *ValidationError
+				if !errors.As(err, &ve) || !strings.Contains(ve.Reason, "public suffix") {
+					t.Errorf("ParseOriginPattern(%q): error %v does not name the public suffix", tt.pattern, err)
+				}
+			}
+			if got := MatchOrigin(tt.pattern, tt.origin); got != tt.match {
+				t.Errorf("MatchOrigin(%q, %q) = %v, want %v", tt.pattern, tt.origin, got, tt.match)
+			}
+			// The same answer from the other half of the package's API:
+			// the registrable domain must be the base or one of its parents.
+			base := strings.TrimPrefix(tt.pattern[strings.Index(tt.pattern, "://")+3:], "*.")
+			host := tt.origin[strings.Index(tt.origin, "://")+3:]
+			etld1, err := publicsuffix.EffectiveTLDPlusOne(host)
+			inside := err == nil && (etld1 == base || strings.HasSuffix(base, "."+etld1))
+			if inside != tt.match {
+				t.Errorf("table is wrong for this list: %q has registrable domain %q (%v), base %q", host, etld1, err, base)
+			}
+		})
+	}
+}
+
+// TestWildcardAbovePrivateSuffixes takes public suffixes from the list's
+// private section, where anyone can create a host, and every wildcard above
+// each: stored or not, none may match a host at or under the suffix.
+func TestWildcardAbovePrivateSuffixes(t *testing.T) {
+	t.Parallel()
+	for _, suffix := range []string{
+		"s3.amazonaws.com", "s3.dualstack.us-east-1.amazonaws.com", "us-east-1.elasticbeanstalk.com",
+		"execute-api.eu-west-1.amazonaws.com", "cloudfront.net", "blob.core.windows.net",
+		"web.core.windows.net", "azurewebsites.net", "github.io", "githubusercontent.com",
+		"herokuapp.com", "appspot.com", "web.app", "firebaseapp.com", "a.run.app", "vercel.app",
+		"netlify.app", "pages.dev", "workers.dev", "blogspot.com", "x.compute.amazonaws.com",
+	} {
+		if ps, icann := publicsuffix.PublicSuffix(suffix); ps != suffix || icann {
+			t.Errorf("%s is no longer a private public suffix (%q, icann %v): update the test", suffix, ps, icann)
+			continue
+		}
+		for base := suffix; strings.Contains(base, "."); base = base[strings.IndexByte(base, '.')+1:] {
+			pattern := "https://*." + base
+			for _, origin := range []string{"https://" + suffix, "https://attacker." + suffix, "https://a.b." + suffix} {
+				if origin == "https://"+base {
+					continue
+				}
+				if MatchOrigin(pattern, origin) {
+					_, err := ParseOriginPattern(pattern)
+					t.Errorf("MatchOrigin(%q, %q) = true across the public suffix %s (stored: %v)", pattern, origin, suffix, err == nil)
+				}
+			}
+		}
+	}
+}
+
+// Not parallel: AllocsPerRun needs the process to itself.
+func TestMatchOriginExactAllocatesNothing(t *testing.T) {
+	allocs := testing.AllocsPerRun(100, func() {
+		if !MatchOrigin("https://app.example.com", "https://app.example.com") ||
+			MatchOrigin("https://app.example.com", "https://app.example.org") ||
+			MatchOrigin("https://*.example.com", "https://app.example.org") ||
+			MatchOrigin("https://*.example.com", "http://app.example.com") {
+			t.Fatal("wrong answer")
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("exact matching and wildcard byte mismatches allocate %.0f times", allocs)
 	}
 }
 
@@ -251,6 +395,22 @@ func FuzzParseOrigin(f *testing.F) {
 		if MatchOrigin(canon, origin) && !IsOrigin(origin) {
 			t.Fatalf("pattern %q matched %q, which is not a canonical origin", canon, origin)
 		}
+		if star := strings.IndexByte(canon, '*'); star >= 0 && MatchOrigin(canon, origin) {
+			// A wildcard matches only inside its registrable domain, as
+			// EffectiveTLDPlusOne sees it.
+			base := canon[star+2:]
+			if i := strings.IndexByte(base, ':'); i >= 0 {
+				base = base[:i]
+			}
+			host := origin[strings.Index(origin, "://")+3:]
+			if i := strings.IndexByte(host, ':'); i >= 0 {
+				host = host[:i]
+			}
+			etld1, err := publicsuffix.EffectiveTLDPlusOne(host)
+			if err != nil || (etld1 != base && !strings.HasSuffix(base, "."+etld1)) {
+				t.Fatalf("pattern %q matched %q across a public suffix: registrable domain %q, %v", canon, origin, etld1, err)
+			}
+		}
 	})
 }
 
@@ -261,4 +421,27 @@ func isASCII(s string) bool {
 		}
 	}
 	return true
+}
+
+// BenchmarkMatchOrigin measures request-time matching: an exact pattern is a
+// byte comparison; a wildcard whose bytes match also costs one Public Suffix
+// List lookup.
+//
+//	go test -run '^$' -bench '^BenchmarkMatchOrigin$' -benchmem -count 10 .
+func BenchmarkMatchOrigin(b *testing.B) {
+	for _, bc := range []struct{ name, pattern, origin string }{
+		{"exact", "https://app.example.com", "https://app.example.com"},
+		{"exact-miss", "https://app.example.com", "https://app.example.org"},
+		{"wildcard", "https://*.example.com", "https://app.example.com"},
+		{"wildcard-deep", "https://*.example.co.uk", "https://a.b.app.example.co.uk"},
+		{"wildcard-miss", "https://*.example.com", "https://app.example.org"},
+		{"wildcard-across-suffix", "https://*.amazonaws.com", "https://attacker.s3.amazonaws.com"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				MatchOrigin(bc.pattern, bc.origin)
+			}
+		})
+	}
 }
