@@ -43,7 +43,9 @@
 // listed assistant (naming none is refused); a transient assistant needs
 // transient_assistant. Origin entries are exact origins or
 // "https://*.example.com" subdomain wildcards, validated and canonicalised
-// when stored (see ParseOriginPattern), then matched byte for byte.
+// when stored (see ParseOriginPattern), then matched byte for byte; a
+// wildcard matches only hosts inside its own registrable domain, never
+// across a public suffix (see MatchOrigin).
 //
 // # Management can only narrow
 //
