@@ -819,13 +819,12 @@ func TestOpTimeout(t *testing.T) {
 		"Get":       func() error { _, err := m.Get(t.Context(), "u", uuid.Must(uuid.NewV7())); return err },
 		"List":      func() error { _, err := m.List(t.Context(), "u", apikeys.ListParams{}); return err },
 	} {
-		start := time.Now()
+		// The store returns only when its context ends, and t.Context has
+		// no deadline: DeadlineExceeded can only be OpTimeout's.
 		err := op()
-		elapsed := time.Since(start)
 		var se *apikeys.StoreError
 		assert.ErrorAs(t, err, &se, name)
 		assert.ErrorIs(t, err, context.DeadlineExceeded, name)
-		assert.Less(t, elapsed, 5*time.Second, "%s waited for the hung store", name)
 	}
 	// A shorter deadline of the caller wins.
 	ctx, cancel := context.WithTimeout(t.Context(), time.Millisecond)

@@ -350,13 +350,30 @@ func (hungInvalidator) Subscribe(ctx context.Context, _ func(uuid.UUID), _ func(
 	return nil
 }
 
+// deadlineFreeStore hides memstore's Local marker, so that the Manager's
+// OpTimeout applies, and runs the calls a Create and an Update make without
+// their deadline: a short OpTimeout then bounds only what a test means it
+// to (a hung notifier), never a memstore call that a loaded machine
+// happened to deschedule for longer than that (issue 10).
+type deadlineFreeStore struct{ apikeys.Store }
+
+func (s deadlineFreeStore) Create(ctx context.Context, r apikeys.Record) error {
+	return s.Store.Create(context.WithoutCancel(ctx), r)
+}
+
+func (s deadlineFreeStore) Get(ctx context.Context, id uuid.UUID) (apikeys.Record, error) {
+	return s.Store.Get(context.WithoutCancel(ctx), id)
+}
+
+func (s deadlineFreeStore) Update(ctx context.Context, r apikeys.Record) error {
+	return s.Store.Update(context.WithoutCancel(ctx), r)
+}
+
 // TestPublishBounded: a hung notifier cannot hang a change (found in
 // review: publishing dropped every deadline).
 func TestPublishBounded(t *testing.T) {
 	t.Parallel()
-	// remote hides memstore's Local marker, so OpTimeout applies.
-	type remote struct{ apikeys.Store }
-	m, err := apikeys.New(remote{memstore.New()}, &apikeys.Config{Invalidator: hungInvalidator{}, OpTimeout: 50 * time.Millisecond})
+	m, err := apikeys.New(deadlineFreeStore{memstore.New()}, &apikeys.Config{Invalidator: hungInvalidator{}, OpTimeout: 50 * time.Millisecond})
 	require.NoError(t, err)
 	nk, err := m.Create(t.Context(), apikeys.CreateParams{Type: apikeys.Public, Name: "k", UserID: "u"})
 	require.NoError(t, err)

@@ -16,6 +16,8 @@ import (
 )
 
 // writeCountingStore counts every write and records TouchLastUsed batches.
+// touched, when not nil, receives (without blocking) after each successful
+// TouchLastUsed write to the underlying store.
 type writeCountingStore struct {
 	*memstore.Store
 	writes  atomic.Int64
@@ -43,13 +45,16 @@ func (s *writeCountingStore) TouchLastUsed(ctx context.Context, uses []apikeys.U
 	s.mu.Lock()
 	s.batches = append(s.batches, uses)
 	s.mu.Unlock()
-	if s.touched != nil {
+	err := s.Store.TouchLastUsed(ctx, uses)
+	// Signal only once the write is done (and succeeded): a test that
+	// waits on touched then reads what was written.
+	if err == nil && s.touched != nil {
 		select {
 		case s.touched <- struct{}{}:
 		default:
 		}
 	}
-	return s.Store.TouchLastUsed(ctx, uses)
+	return err
 }
 
 func TestLastUsedOffRequestPath(t *testing.T) {
@@ -99,7 +104,7 @@ func TestLastUsedFlushedInBackground(t *testing.T) {
 	require.NoError(t, err)
 	select {
 	case <-s.touched:
-	case <-time.After(10 * time.Second):
+	case <-time.After(time.Minute): // a bound for a broken flusher, not a timing
 		t.Fatal("the background flusher never wrote")
 	}
 	k, err := m.Get(t.Context(), "u", nk.ID)

@@ -55,8 +55,10 @@ var backends = []backend{
 		return openSQL(b, "mysql", os.Getenv("APIKEYS_TEST_MYSQL_DSN"))
 	}},
 	{"sqlite", func(b *testing.B) (apikeys.Store, func(context.Context, uuid.UUID) error) {
+		// A busy timeout below the Managers' default OpTimeout (5 s), so
+		// that a lock wait ends in SQLite, not by the deadline.
 		path := filepath.Join(b.TempDir(), "bench.db")
-		return openSQL(b, "sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)")
+		return openSQL(b, "sqlite", "file:"+path+"?_pragma=busy_timeout(4000)&_pragma=journal_mode(WAL)")
 	}},
 }
 
@@ -381,7 +383,11 @@ func BenchmarkMiddlewareInterleaved(b *testing.B) {
 
 // BenchmarkRevocation: Manager A deletes a key that Manager B has cached;
 // how long until B refuses it, with Redis pub/sub. Reported as p50-ns and
-// p99-ns over the run's trials (ns/op is one whole trial).
+// p99-ns over the run's trials (ns/op is one whole trial); the goal, p99 at
+// most 100 ms, is checked here and not in a unit test (a loaded machine
+// would fail it): redisstore.TestRevocationPropagation proves only that the
+// revocation arrives through pub/sub, long before the cache TTL. Run
+// enough trials for a p99 (the default -benchtime gives hundreds).
 func BenchmarkRevocation(b *testing.B) {
 	store, _ := openRedis(b)
 	rs := store.(*redisstore.Store)

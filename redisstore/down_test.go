@@ -17,24 +17,39 @@ import (
 )
 
 // TestRedisDown: with Redis unreachable, or hanging, every store call
-// fails promptly, within its context's deadline, with an error that is not
-// ErrNotFound, and the Manager fails closed. (For a Redis that accepts
-// connections and then hangs, the deadline reaches the socket only with
-// ContextTimeoutEnabled; without it go-redis waits ReadTimeout.)
+// fails, ended by its context's deadline or the refusal, with an error that
+// is not ErrNotFound, and the Manager fails closed. (For a Redis that
+// accepts connections and then hangs, the deadline reaches the socket only
+// with ContextTimeoutEnabled; without it go-redis waits ReadTimeout.)
+//
+// No duration is asserted (issue 10): the clients' own timeouts are an
+// hour, so only the context can end a call against the stuck server, and a
+// call that ignored it would still be running when the test gives up on it.
 func TestRedisDown(t *testing.T) {
 	t.Parallel()
 	const (
 		deadline = 300 * time.Millisecond
-		// Generous: the point is "bounded by the deadline", not a timing.
-		bound = deadline + 3*time.Second
+		// Far beyond the test: only the context can end a call.
+		clientTimeout = time.Hour
+		// How long the test waits for the calls before it reports them
+		// hung: a guard against a broken store, not a timing.
+		guard = time.Minute
 	)
 	closed, stuck := faultproxy.RefusedAddr(t), faultproxy.SilentAddr(t)
 	clients := map[string]redis.UniversalClient{
-		"closed port/client":         redis.NewClient(&redis.Options{Addr: closed}),
-		"closed port/cluster client": redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{closed}}),
-		"stuck server/client":        redis.NewClient(&redis.Options{Addr: stuck, ContextTimeoutEnabled: true}),
+		"closed port/client": redis.NewClient(&redis.Options{
+			Addr: closed, DialTimeout: clientTimeout, ReadTimeout: clientTimeout, WriteTimeout: clientTimeout,
+		}),
+		"closed port/cluster client": redis.NewClusterClient(&redis.ClusterOptions{
+			Addrs: []string{closed}, DialTimeout: clientTimeout, ReadTimeout: clientTimeout, WriteTimeout: clientTimeout,
+		}),
+		"stuck server/client": redis.NewClient(&redis.Options{
+			Addr: stuck, ContextTimeoutEnabled: true,
+			DialTimeout: clientTimeout, ReadTimeout: clientTimeout, WriteTimeout: clientTimeout,
+		}),
 		"stuck server/cluster client": redis.NewClusterClient(&redis.ClusterOptions{
 			Addrs: []string{stuck}, ContextTimeoutEnabled: true,
+			DialTimeout: clientTimeout, ReadTimeout: clientTimeout, WriteTimeout: clientTimeout,
 		}),
 	}
 	// A well-formed key from a working store: Authorize must reach the
@@ -101,7 +116,13 @@ func TestRedisDown(t *testing.T) {
 					mu.Unlock()
 				})
 			}
-			wg.Wait()
+			done := make(chan struct{})
+			go func() { wg.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(guard):
+				t.Fatalf("calls with a %v deadline still running after %v: the deadline does not reach them", deadline, guard)
+			}
 			for op, r := range results {
 				if !assert.Error(t, r.err, op) {
 					continue
@@ -109,7 +130,7 @@ func TestRedisDown(t *testing.T) {
 				assert.NotErrorIs(t, r.err, apikeys.ErrNotFound, op)
 				assert.NotErrorIs(t, r.err, apikeys.ErrInvalidKey, "%s: a store failure must not look like a bad key", op)
 				assert.NotErrorIs(t, r.err, errNotStoreError, op)
-				assert.Less(t, r.elapsed, bound, "%s took %v with a %v deadline", op, r.elapsed, deadline)
+				t.Logf("%s failed in %v: %v", op, r.elapsed.Round(time.Millisecond), r.err)
 			}
 		})
 	}

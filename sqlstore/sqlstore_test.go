@@ -260,15 +260,18 @@ type unavailable struct {
 }
 
 // TestUnavailable checks that every call on a database that is down, or
-// that never answers, or with a canceled context, fails promptly with an
-// error that is not ErrNotFound, and that Authorize fails closed.
+// that never answers, or with a canceled context, fails, ended by its
+// context, with an error that is not ErrNotFound, and that Authorize fails
+// closed. No duration is asserted (issue 10): the drivers' own timeouts are
+// an hour, so against the silent server only the context can end a call,
+// and one that ignored it would still be running when the test gives up.
 func TestUnavailable(t *testing.T) {
 	t.Parallel()
 	pgDSN := func(addr string) string {
-		return "postgres://nobody@" + addr + "/nothing?sslmode=disable&connect_timeout=60"
+		return "postgres://nobody@" + addr + "/nothing?sslmode=disable&connect_timeout=3600"
 	}
 	myDSN := func(addr string) string {
-		return "nobody@tcp(" + addr + ")/nothing?parseTime=true&timeout=60s&readTimeout=60s"
+		return "nobody@tcp(" + addr + ")/nothing?parseTime=true&timeout=1h&readTimeout=1h&writeTimeout=1h"
 	}
 	cases := []unavailable{
 		{"postgres refused", "pgx", pgDSN(faultproxy.RefusedAddr(t))},
@@ -336,9 +339,15 @@ func TestUnavailable(t *testing.T) {
 			for _, cc := range contexts {
 				for _, op := range ops {
 					c, cancel := cc.make()
-					began := time.Now()
-					err := op.call(c)
-					took := time.Since(began)
+					errc := make(chan error, 1)
+					go func() { errc <- op.call(c) }()
+					var err error
+					select {
+					case err = <-errc:
+					case <-time.After(time.Minute): // a guard against a broken store, not a timing
+						cancel()
+						t.Fatalf("%s (%s context) still running a minute later: the context does not reach it", op.name, cc.name)
+					}
 					cancel()
 					if err == nil {
 						t.Errorf("%s (%s context) succeeded on an unavailable database", op.name, cc.name)
@@ -346,9 +355,6 @@ func TestUnavailable(t *testing.T) {
 					}
 					assert.NotErrorIs(t, err, apikeys.ErrNotFound, "%s (%s context)", op.name, cc.name)
 					assert.NotErrorIs(t, err, apikeys.ErrInvalidKey, "%s (%s context)", op.name, cc.name)
-					// Generous: the point is that the context bounds the
-					// call, not the driver's 60 s timeouts.
-					assert.Less(t, took, 10*time.Second, "%s (%s context) took %v", op.name, cc.name, took)
 				}
 			}
 		})

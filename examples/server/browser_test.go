@@ -41,6 +41,25 @@ func findBrowser(t *testing.T) string {
 	return ""
 }
 
+// openInBrowser opens url in a headless Chromium until ctx is done (or
+// the test ends); the browser's output goes to out.
+func openInBrowser(t *testing.T, ctx context.Context, browser, url string, out io.Writer) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(ctx)
+	// Headless Chromium opens one page per process.
+	cmd := exec.CommandContext(ctx, browser,
+		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--disable-extensions", "--user-data-dir="+t.TempDir(), url)
+	cmd.WaitDelay = 5 * time.Second
+	cmd.Stdout, cmd.Stderr = out, out
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		cancel()
+		_ = cmd.Wait()
+	})
+}
+
 // The page each origin serves: it calls the API cross-origin three ways and
 // posts what happened back to its own origin.
 const browserPage = `<!doctype html><meta charset="utf-8"><script>
@@ -133,18 +152,7 @@ func TestBrowserCORS(t *testing.T) {
 	defer cancel()
 	var stderr syncBuffer
 	for _, page := range []string{allowed.URL + "/", refusedURL + "/"} {
-		// Headless Chromium opens one page per process.
-		cmd := exec.CommandContext(ctx, browser,
-			"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-			"--disable-background-networking", "--disable-component-update", "--disable-sync",
-			"--disable-extensions", "--user-data-dir="+t.TempDir(), page)
-		cmd.WaitDelay = 5 * time.Second
-		cmd.Stdout, cmd.Stderr = &stderr, &stderr
-		require.NoError(t, cmd.Start())
-		t.Cleanup(func() {
-			cancel()
-			_ = cmd.Wait()
-		})
+		openInBrowser(t, ctx, browser, page, &stderr)
 	}
 
 	got := map[string]browserReport{}
@@ -178,4 +186,89 @@ func TestBrowserCORS(t *testing.T) {
 		assert.Zero(t, r.Status, r.Name)
 	}
 	assert.Positive(t, preflights.Load(), "the browser sent preflights")
+}
+
+// cspProbe is a page on the demo's own origin, outside its CSP, that loads
+// the demo page in a frame and reports how it rendered: whether each of its
+// stylesheets loaded (a sheet blocked by the CSP has none), the styles
+// they give, and whether its script ran (it fills the API base input).
+const cspProbe = `<!doctype html><meta charset="utf-8">
+<iframe id="demo" src="/" width="1000" height="800"></iframe>
+<script>
+document.getElementById('demo').onload = async () => {
+  const f = document.getElementById('demo'), d = f.contentDocument, w = f.contentWindow;
+  const body = w.getComputedStyle(d.body), pre = w.getComputedStyle(d.querySelector('pre'));
+  const report = {
+    sheets: [...d.querySelectorAll('style, link[rel=stylesheet]')].map(e => ({tag: e.tagName, href: e.href || '', loaded: !!e.sheet})),
+    maxWidth: body.maxWidth,
+    preBackground: pre.backgroundColor,
+    base: d.getElementById('base').value,
+    origin: location.origin,
+  };
+  await fetch('/report', {method: 'POST', body: JSON.stringify(report)});
+};
+</script>`
+
+type cspReport struct {
+	Sheets []struct {
+		Tag    string `json:"tag"`
+		Href   string `json:"href"`
+		Loaded bool   `json:"loaded"`
+	} `json:"sheets"`
+	MaxWidth      string `json:"maxWidth"`
+	PreBackground string `json:"preBackground"`
+	Base          string `json:"base"`
+	Origin        string `json:"origin"`
+}
+
+// TestBrowserPageCSP loads the demo page in headless Chromium, under its
+// own Content-Security-Policy, and checks that the policy lets the page's
+// stylesheet apply and its script run (regression: the policy blocked the
+// page's inline style, and the page rendered unstyled).
+func TestBrowserPageCSP(t *testing.T) {
+	t.Parallel()
+	browser := findBrowser(t)
+
+	m, err := apikeys.New(memstore.New(), nil)
+	require.NoError(t, err)
+	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.NoError(t, err)
+	reports := make(chan cspReport, 1)
+	mux := http.NewServeMux()
+	mux.Handle("/", h)
+	mux.HandleFunc("GET /probe", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = io.WriteString(w, cspProbe)
+	})
+	mux.HandleFunc("POST /report", func(_ http.ResponseWriter, r *http.Request) {
+		var rep cspReport
+		if err := json.NewDecoder(r.Body).Decode(&rep); err != nil {
+			t.Errorf("bad report: %v", err)
+		}
+		select {
+		case reports <- rep:
+		default:
+		}
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	var stderr syncBuffer
+	openInBrowser(t, ctx, browser, srv.URL+"/probe", &stderr)
+	var rep cspReport
+	select {
+	case rep = <-reports:
+	case <-ctx.Done():
+		t.Fatalf("the browser did not report before the deadline; chromium said:\n%s", stderr.String())
+	}
+	t.Logf("the demo page as rendered: %+v", rep)
+	require.NotEmpty(t, rep.Sheets, "the page has a stylesheet")
+	for _, sh := range rep.Sheets {
+		assert.Truef(t, sh.Loaded, "%s %s was blocked (by the page's Content-Security-Policy: %s)", sh.Tag, sh.Href, pageCSP)
+	}
+	assert.Equal(t, "736px", rep.MaxWidth, "body max-width: 46rem, from the stylesheet")
+	assert.Equal(t, "rgb(244, 244, 244)", rep.PreBackground, "pre background #f4f4f4, from the stylesheet")
+	assert.Equal(t, rep.Origin, rep.Base, "the page's script ran and filled in the API base")
 }

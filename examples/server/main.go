@@ -9,8 +9,12 @@
 //	go run ./examples/server -store 'mysql://root@127.0.0.1:3306/test'
 //	go run ./examples/server -store sqlite:/tmp/apikeys.db
 //
-// On start it creates one private key for each -bootstrap user that has no
-// keys yet and prints it once: "bootstrap private key for USER: KEY".
+// On start it takes the address (a failed listen creates nothing), opens
+// the store, creates one private key for each -bootstrap user that has no
+// keys yet and prints it once: "bootstrap private key for USER: KEY", then
+// prints "listening on http://ADDR (store: SPEC)" and serves. A password in
+// the -store spec is never printed: it shows as xxxxx, also in errors and
+// in the log.
 //
 // Endpoints:
 //
@@ -19,6 +23,8 @@
 //	POST /call/web  {"assistant_id":"..."} or {"assistant":{...}} (transient)
 //	    start a web call (public or private key); 201 {"call_id":"...","assistant_id":"..."}
 //	GET /  a page that calls /call/web from the browser with a public key
+//	    (its stylesheet and script are /demo.css and /demo.js: its
+//	    Content-Security-Policy allows no inline code)
 package main
 
 import (
@@ -53,9 +59,13 @@ func main() {
 	}
 }
 
+// opTimeout bounds each store call (the Manager's default, made explicit
+// because the SQLite busy timeout must stay below it; see openSQL).
+const opTimeout = 5 * time.Second
+
 // run starts the server and serves until ctx is done. ready, when not nil,
 // receives the listening address.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready chan<- string) error {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready chan<- string) (err error) {
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
@@ -64,12 +74,27 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	// The -store spec may hold a password: nothing the server prints or
+	// returns shows it (the log and the errors, which drivers and net/url
+	// may fill with the DSN, are redacted; stdout shows only the redacted
+	// spec).
+	red := newRedactor(*storeSpec)
+	stderr = red.writer(stderr)
+	defer func() { err = red.err(err) }()
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+
+	// Listen first: a server that cannot listen creates no key.
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close() // after Serve, which closes it, a no-op
 	store, closeStore, err := openStore(ctx, *storeSpec)
 	if err != nil {
-		return fmt.Errorf("store %q: %w", *storeSpec, err)
+		return fmt.Errorf("store %s: %w", red.spec, err)
 	}
 	defer closeStore()
-	m, err := apikeys.New(store, nil)
+	m, err := apikeys.New(store, &apikeys.Config{OpTimeout: opTimeout, ErrorLog: log})
 	if err != nil {
 		return err
 	}
@@ -78,18 +103,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 		closeCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := m.Close(closeCtx); err != nil {
-			fmt.Fprintln(stderr, "server: closing:", err)
+			fmt.Fprintln(stderr, "server: closing:", red.err(err))
 		}
 	}()
+	h, err := newHandler(m, log)
+	if err != nil {
+		return err
+	}
+	// The bootstrap keys are printed before "listening on", which tells
+	// whoever reads the output (.ci/run) that they are all there.
 	if err := bootstrapKeys(ctx, m, *bootstrap, stdout); err != nil {
-		return err
-	}
-	h, err := newHandler(m, slog.New(slog.NewTextHandler(stderr, nil)))
-	if err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
 		return err
 	}
 	srv := &http.Server{
@@ -100,7 +123,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 	}
-	fmt.Fprintf(stdout, "listening on http://%s (store: %s)\n", ln.Addr(), *storeSpec)
+	fmt.Fprintf(stdout, "listening on http://%s (store: %s)\n", ln.Addr(), red.spec)
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
@@ -168,6 +191,8 @@ func newHandler(m *apikeys.Manager, log *slog.Logger) (http.Handler, error) {
 	// All methods reach the middleware, so it can answer CORS preflights.
 	mux.Handle("/call/web", mw.Handler(http.HandlerFunc(callWeb)))
 	mux.HandleFunc("GET /{$}", page)
+	mux.HandleFunc("GET /demo.css", asset("text/css; charset=utf-8", pageCSS))
+	mux.HandleFunc("GET /demo.js", asset("text/javascript; charset=utf-8", pageJS))
 	return mux, nil
 }
 
@@ -228,15 +253,29 @@ func callWeb(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(map[string]string{"call_id": uuid.NewString(), "assistant_id": c.AssistantID})
 }
 
+// pageCSP lets the page load its stylesheet and script from its own
+// origin, and nothing inline; connect-src is open because the page calls
+// whatever API base the user types in.
+const pageCSP = "default-src 'self'; connect-src *; base-uri 'none'; form-action 'none'; frame-ancestors 'self'"
+
 func page(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; connect-src *")
+	w.Header().Set("Content-Security-Policy", pageCSP)
 	_, _ = io.WriteString(w, pageHTML)
+}
+
+// asset serves one of the page's files.
+func asset(contentType, body string) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", contentType)
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		_, _ = io.WriteString(w, body)
+	}
 }
 
 const pageHTML = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>apikeys demo</title>
-<style>body{font:15px system-ui;max-width:46rem;margin:2rem auto;padding:0 1rem}input{width:100%;font:inherit}pre{background:#f4f4f4;padding:.6rem;overflow:auto}</style>
+<link rel="stylesheet" href="/demo.css">
 </head><body>
 <h1>Start a web call with a public key</h1>
 <p>1. Create a public key that allows this page's origin, with the bootstrap private key the server printed:</p>
@@ -247,8 +286,16 @@ const pageHTML = `<!doctype html>
 <label>Assistant id <input id="assistant" value="asst-demo"></label>
 <p><button id="go">POST /call/web</button></p>
 <pre id="out">(result)</pre>
-<script>
-const origin = location.origin;
+<script src="/demo.js"></script>
+</body></html>
+`
+
+const pageCSS = `body{font:15px system-ui;max-width:46rem;margin:2rem auto;padding:0 1rem}
+input{width:100%;font:inherit}
+pre{background:#f4f4f4;padding:.6rem;overflow:auto}
+`
+
+const pageJS = `const origin = location.origin;
 document.getElementById('base').value = origin;
 document.getElementById('curl').textContent =
   "curl -s " + origin + "/api_keys -H 'Authorization: Bearer <bootstrap private key>' \\\n" +
@@ -266,6 +313,4 @@ document.getElementById('go').onclick = async () => {
     out.textContent = 'blocked: ' + e;
   }
 };
-</script>
-</body></html>
 `

@@ -4,15 +4,24 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
 	"net/http"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/keyward/apikeys"
+	"github.com/keyward/apikeys/internal/faultproxy"
 )
 
 // syncBuffer is a bytes.Buffer safe to write from the server goroutine
@@ -70,10 +79,15 @@ func TestRun(t *testing.T) {
 		t.Fatalf("run returned early: %v\n%s", err, errOut.String())
 	}
 	keyLine := regexp.MustCompile(`(?m)^bootstrap private key for (\w+): (ak_sk_[0-9A-Za-z]{72})$`)
-	found := keyLine.FindAllStringSubmatch(out.String(), -1)
-	require.Len(t, found, 2, out.String())
+	printed := out.String()
+	found := keyLine.FindAllStringSubmatch(printed, -1)
+	require.Len(t, found, 2, printed)
 	assert.Equal(t, "alice", found[0][1])
 	assert.Equal(t, "bob", found[1][1])
+	// .ci/run waits for "listening on", then reads the keys: they come first.
+	lines := strings.Split(strings.TrimSuffix(printed, "\n"), "\n")
+	assert.Truef(t, strings.HasPrefix(lines[len(lines)-1], "listening on http://"+addr+" (store: memory)"),
+		"the last line when ready is %q; want listening on, after the bootstrap keys", lines[len(lines)-1])
 	base := "http://" + addr
 
 	res, body := post(t, base+"/api_keys", found[0][2], "",
@@ -132,4 +146,134 @@ func TestMySQLDSN(t *testing.T) {
 		_, err := mysqlDSN(bad)
 		assert.Error(t, err, bad)
 	}
+}
+
+// startRun runs the server with args until it is ready (and then stops it)
+// or it fails, and returns what it printed and returned. A guard of a
+// minute stops a server that neither gets ready nor fails.
+func startRun(t *testing.T, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	var out, errOut syncBuffer
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, args, &out, &errOut, ready) }()
+	select {
+	case <-ready:
+		cancel()
+		err = <-done
+	case err = <-done:
+	}
+	return out.String(), errOut.String(), err
+}
+
+// TestNoCredentialsPrinted: a password in -store appears nowhere in what
+// the server prints or returns, whether the store is unreachable, refuses
+// it, or works (regression: "listening on ... (store: postgres://root:PW@...)"
+// and "store %q: ..." printed it).
+func TestNoCredentialsPrinted(t *testing.T) {
+	t.Parallel()
+	const pw = "Sup3r-S3cret"
+	closed := faultproxy.RefusedAddr(t)
+	mr := miniredis.RunT(t)
+	mr.RequireAuth(pw)
+	for _, tc := range []struct {
+		name, spec string
+		secrets    []string // none may appear; pw when empty
+		wantErr    bool
+	}{
+		{name: "redis, closed port", spec: "redis://:" + pw + "@" + closed + "/0", wantErr: true},
+		{name: "redis with user, closed port", spec: "rediss://default:" + pw + "@" + closed + "/0", wantErr: true},
+		{name: "redis, bad database", spec: "redis://:" + pw + "@" + closed + "/nodb", wantErr: true},
+		{name: "redis, reachable", spec: "redis://:" + pw + "@" + mr.Addr() + "/0"},
+		{name: "redis, reachable, wrong password", spec: "redis://:Wr0ng-" + pw + "@" + mr.Addr() + "/0", secrets: []string{"Wr0ng-" + pw}, wantErr: true},
+		{name: "postgres, closed port", spec: "postgres://root:" + pw + "@" + closed + "/test?sslmode=disable", wantErr: true},
+		{name: "postgres, password parameter", spec: "postgres://root@" + closed + "/test?sslmode=disable&password=" + pw, wantErr: true},
+		{name: "postgres, bad port", spec: "postgresql://root:" + pw + "@127.0.0.1:port/test", wantErr: true},
+		{name: "mysql, closed port", spec: "mysql://root:" + pw + "@" + closed + "/test", wantErr: true},
+		{name: "mysql, bad port", spec: "mysql://root:" + pw + "@127.0.0.1:port/test", wantErr: true},
+		{name: "escaped password", spec: "mysql://root:" + pw + "%2F%40x@" + closed + "/test", secrets: []string{pw, pw + "/@x", pw + "%2F%40x"}, wantErr: true},
+		{name: "driver DSN, not a -store form", spec: "root:" + pw + "@tcp(" + closed + ")/test", wantErr: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			stdout, stderr, err := startRun(t, "-addr", "127.0.0.1:0", "-store", tc.spec)
+			if tc.wantErr {
+				require.Error(t, err, "stdout:\n%s", stdout)
+			} else {
+				require.NoError(t, err, "stderr:\n%s", stderr)
+				assert.Contains(t, stdout, "(store: redis://:xxxxx@"+mr.Addr()+"/0)")
+			}
+			secrets := tc.secrets
+			if secrets == nil {
+				secrets = []string{pw}
+			}
+			for _, secret := range secrets {
+				assert.NotContains(t, stdout, secret, "stdout")
+				assert.NotContains(t, stderr, secret, "stderr")
+				if err != nil {
+					assert.NotContains(t, err.Error(), secret, "the returned error")
+				}
+			}
+			t.Logf("stdout: %q, stderr: %q, err: %v", stdout, stderr, err)
+		})
+	}
+}
+
+// TestListenFailsFirst: a server that cannot take its address fails before
+// it creates a bootstrap key (regression: it created and printed one, then
+// failed to listen).
+func TestListenFailsFirst(t *testing.T) {
+	t.Parallel()
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { taken.Close() })
+	spec := "sqlite:" + filepath.Join(t.TempDir(), "keys.db") // outlives the run
+
+	stdout, _, err := startRun(t, "-addr", taken.Addr().String(), "-store", spec)
+	require.ErrorIs(t, err, syscall.EADDRINUSE)
+	assert.NotContains(t, stdout, "bootstrap private key")
+
+	store, closeStore, err := openStore(t.Context(), spec)
+	require.NoError(t, err)
+	t.Cleanup(closeStore)
+	m, err := apikeys.New(store, nil)
+	require.NoError(t, err)
+	page, err := m.List(t.Context(), "demo", apikeys.ListParams{})
+	require.NoError(t, err)
+	assert.Empty(t, page.Keys, "the failed start created a key")
+}
+
+func TestRedactor(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ spec, want string }{
+		{"memory", "memory"},
+		{"sqlite:/tmp/keys.db", "sqlite:/tmp/keys.db"},
+		{"sqlite:/tmp/a:b@c/keys.db", "sqlite:/tmp/a:b@c/keys.db"},
+		{"redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"},
+		{"redis://:pw@127.0.0.1:6379/0", "redis://:xxxxx@127.0.0.1:6379/0"},
+		{"postgres://root@db:5432/test?sslmode=disable", "postgres://root@db:5432/test?sslmode=disable"},
+		{"postgres://root:p%40ss@db/test?sslpassword=k3y&sslmode=disable", "postgres://root:xxxxx@db/test?sslpassword=xxxxx&sslmode=disable"},
+		{"mysql://root:p@ss@db:3306/test", "mysql://root:xxxxx@db:3306/test"},
+		{"root:pw@tcp(db:3306)/test", "root:xxxxx@tcp(db:3306)/test"},
+	} {
+		r := newRedactor(tc.spec)
+		assert.Equal(t, tc.want, r.spec, tc.spec)
+	}
+
+	r := newRedactor("postgres://root:p%40ss@db/test")
+	var log bytes.Buffer
+	n, err := r.writer(&log).Write([]byte("level=ERROR err=\"password p@ss, or p%40ss, refused\"\n"))
+	require.NoError(t, err)
+	assert.Equal(t, len("level=ERROR err=\"password p@ss, or p%40ss, refused\"\n"), n, "the length written, as given")
+	assert.Equal(t, "level=ERROR err=\"password xxxxx, or xxxxx, refused\"\n", log.String())
+
+	cause := errors.New("dial postgres://root:p%40ss@db/test: refused")
+	red := r.err(fmt.Errorf("store: %w", cause))
+	assert.Equal(t, "store: dial postgres://root:xxxxx@db/test: refused", red.Error())
+	assert.ErrorIs(t, red, cause, "redaction keeps the chain")
+	plain := errors.New("no secret here")
+	assert.Same(t, plain, r.err(plain))
+	assert.NoError(t, r.err(nil))
 }

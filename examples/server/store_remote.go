@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	_ "github.com/go-sql-driver/mysql" // -store mysql://
 	_ "github.com/jackc/pgx/v5/stdlib" // -store postgres://
@@ -47,7 +48,11 @@ func openSQL(ctx context.Context, driver, spec string) (apikeys.Store, func(), e
 			return nil, nil, err
 		}
 	case "sqlite":
-		dsn = "file:" + strings.TrimPrefix(spec, "sqlite:") + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)"
+		// Wait for a lock up to a second less than the Manager's
+		// OpTimeout, so that a busy database answers SQLITE_BUSY rather
+		// than have the deadline interrupt it.
+		dsn = fmt.Sprintf("file:%s?_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)",
+			strings.TrimPrefix(spec, "sqlite:"), (opTimeout - time.Second).Milliseconds())
 	}
 	db, err := sqlx.Open(driver, dsn)
 	if err != nil {

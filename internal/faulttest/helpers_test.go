@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -35,6 +36,10 @@ import (
 )
 
 const (
+	// envFaults turns the fault tests on: they take tens of seconds, so a
+	// plain go test ./... skips them; .ci/run sets APIKEYS_FAULTS=1.
+	envFaults = "APIKEYS_FAULTS"
+
 	envRedis    = "APIKEYS_TEST_REDIS_URL"
 	envPostgres = "APIKEYS_TEST_POSTGRES_DSN"
 	envMySQL    = "APIKEYS_TEST_MYSQL_DSN"
@@ -43,9 +48,6 @@ const (
 	callDeadline = time.Second
 	// opTimeout is the Managers' Config.OpTimeout.
 	opTimeout = 500 * time.Millisecond
-	// slack is added to deadlines in assertions: the point is "bounded by
-	// the deadline", not a timing.
-	slack = 3 * time.Second
 	// recoverWithin bounds how long a store may take to work again after
 	// the fault is lifted.
 	recoverWithin = 10 * time.Second
@@ -96,11 +98,25 @@ var kinds = []storeKind{
 // stores whose server is not configured.
 func forEachStore(t *testing.T, fn func(t *testing.T, f *fixture)) {
 	t.Helper()
+	requireFaults(t)
 	for _, k := range kinds {
 		t.Run(k.name, func(t *testing.T) {
 			t.Parallel()
 			fn(t, k.open(t))
 		})
+	}
+}
+
+// requireFaults skips t unless envFaults is true.
+func requireFaults(t *testing.T) {
+	t.Helper()
+	v := os.Getenv(envFaults)
+	on, err := strconv.ParseBool(v)
+	if v != "" && err != nil {
+		t.Fatalf("%s=%q: want 1 or 0", envFaults, v)
+	}
+	if !on {
+		t.Skipf("the fault tests are opt-in: set %s=1 (and the APIKEYS_TEST_* variables of the servers) to run them", envFaults)
 	}
 }
 
@@ -477,9 +493,12 @@ func allOps(t *testing.T, m *apikeys.Manager, user string, k apikeys.NewKey) []o
 }
 
 // requireFailsClosed runs o with a callDeadline context and asserts that it
-// fails in time with a *StoreError that is neither ErrInvalidKey nor
-// ErrNotFound.
-func requireFailsClosed(t *testing.T, f *fixture, fault string, o op) {
+// fails with a *StoreError that is neither ErrInvalidKey nor ErrNotFound.
+// It returns the error, for the callers that know how it must have ended
+// (by a deadline, on a hung server). No duration is asserted (issue 10): a
+// call that ignored its deadline would wait for the proxy's hang, a minute,
+// and then succeed or fail otherwise, which these checks catch.
+func requireFailsClosed(t *testing.T, f *fixture, fault string, o op) error {
 	t.Helper()
 	start := time.Now()
 	err := o.run(callCtx(t))
@@ -489,8 +508,15 @@ func requireFailsClosed(t *testing.T, f *fixture, fault string, o op) {
 	assert.ErrorAsf(t, err, &se, "%s %s: %s: want a *apikeys.StoreError", f.name, fault, o.name)
 	assert.NotErrorIs(t, err, apikeys.ErrInvalidKey, "%s %s: %s", f.name, fault, o.name)
 	assert.NotErrorIs(t, err, apikeys.ErrNotFound, "%s %s: %s", f.name, fault, o.name)
-	assert.Lessf(t, elapsed, callDeadline+slack, "%s %s: %s took too long", f.name, fault, o.name)
 	t.Logf("%s %s: %s failed in %v with StoreError: %v", f.name, fault, o.name, elapsed.Round(time.Millisecond), err)
+	return err
+}
+
+// requireEndedByDeadline asserts that err, from a call to a hung server,
+// ended because a deadline (the caller's or OpTimeout) expired.
+func requireEndedByDeadline(t *testing.T, f *fixture, fault, what string, err error) {
+	t.Helper()
+	assert.ErrorIsf(t, err, context.DeadlineExceeded, "%s %s: %s must end by its deadline", f.name, fault, what)
 }
 
 // guarded is what the middleware protects in these tests.
@@ -511,10 +537,11 @@ func serve(t *testing.T, m *apikeys.Manager) *httptest.Server {
 }
 
 // fetch sends a request with key and the origin of okRequest, and returns
-// the status, the body and how long it took.
+// the status, the body and how long it took. Its own deadline only stops a
+// broken test: it is well below the proxy's hang, and far above OpTimeout.
 func fetch(t *testing.T, srv *httptest.Server, key string) (int, string, time.Duration) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), hang/2)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/", nil)
 	require.NoError(t, err)
@@ -529,14 +556,15 @@ func fetch(t *testing.T, srv *httptest.Server, key string) (int, string, time.Du
 	return resp.StatusCode, string(body), time.Since(start)
 }
 
-// requireMiddleware503 asserts the middleware answers 503 for key, bounded
-// by the Manager's OpTimeout (the request's own context has no deadline).
+// requireMiddleware503 asserts the middleware answers 503 for key. The
+// request's own context has no deadline, so on a hung server only the
+// Manager's OpTimeout can end the store call before the proxy's hang (a
+// minute), which would outlast fetch's deadline.
 func requireMiddleware503(t *testing.T, f *fixture, fault string, srv *httptest.Server, key string) {
 	t.Helper()
 	status, body, elapsed := fetch(t, srv, key)
 	assert.Equalf(t, http.StatusServiceUnavailable, status, "%s %s: middleware status; body %s", f.name, fault, body)
 	assert.NotContains(t, body, guarded)
-	assert.Lessf(t, elapsed, opTimeout+slack, "%s %s: middleware took too long", f.name, fault)
 	t.Logf("%s %s: middleware answered %d in %v", f.name, fault, status, elapsed.Round(time.Millisecond))
 }
 

@@ -1,4 +1,6 @@
-// Package soaktest holds the bounded soak test of issue 7 ("Load"): for each
+// Package soaktest holds the bounded soak test of issue 7 ("Load"). It is
+// long, so it is opt-in: it runs only with APIKEYS_SOAK=1 (which .ci/run
+// sets) or with APIKEYS_SOAK_DURATION set, and is skipped otherwise. For each
 // store (memstore, SQLite, Redis, PostgreSQL, MariaDB/MySQL), with and
 // without the verification cache, eight goroutines over four users create,
 // authorize, get, update, rotate, list and delete keys through one shared
@@ -11,5 +13,6 @@
 // and verifies with goleak that no goroutine was left behind. The servers
 // come from APIKEYS_TEST_REDIS_URL, APIKEYS_TEST_POSTGRES_DSN and
 // APIKEYS_TEST_MYSQL_DSN, must be on loopback, and are skipped when unset;
-// memstore and SQLite always run. The package has no non-test code.
+// memstore and SQLite always run when the soak is on. The package has no
+// non-test code.
 package soaktest

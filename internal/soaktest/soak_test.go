@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,13 +22,20 @@ import (
 	"github.com/keyward/apikeys"
 )
 
-// envDuration sets how long each store is soaked: a Go duration, default
-// defaultDuration, capped at maxDuration.
+// The soak is long, so a plain go test ./... skips it: envSoak=1 turns it
+// on (.ci/run does), and so does setting envDuration, how long each store
+// is soaked: a Go duration, default defaultDuration, capped at maxDuration.
 const (
+	envSoak         = "APIKEYS_SOAK"
 	envDuration     = "APIKEYS_SOAK_DURATION"
 	defaultDuration = 5 * time.Second
 	maxDuration     = 30 * time.Second
 )
+
+// soakOpTimeout is the Manager's OpTimeout: generous, so that a store that
+// is merely slow under the soak's load (and -race, on a busy machine) does
+// not fail an operation; it must stay above sqliteBusyTimeout.
+const soakOpTimeout = 30 * time.Second
 
 // The shape of the load.
 const (
@@ -75,6 +83,10 @@ var variants = []variant{
 // opened, and the check runs last, after the Manager, the store, the
 // clean-up of its data and its client or pool have all been closed.
 func TestSoak(t *testing.T) {
+	requireSoak(t)
+	if sqliteBusyTimeout >= soakOpTimeout {
+		t.Fatalf("sqliteBusyTimeout %v must be below soakOpTimeout %v", sqliteBusyTimeout, soakOpTimeout)
+	}
 	d := soakDuration(t)
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
@@ -84,6 +96,23 @@ func TestSoak(t *testing.T) {
 			runSoak(t, v, store, d)
 		})
 	}
+}
+
+// requireSoak skips t unless envSoak is true or envDuration is set.
+func requireSoak(t *testing.T) {
+	t.Helper()
+	if v := os.Getenv(envSoak); v != "" {
+		on, err := strconv.ParseBool(v)
+		if err != nil {
+			t.Fatalf("%s=%q: want 1 or 0", envSoak, v)
+		}
+		if on {
+			return
+		}
+	} else if os.Getenv(envDuration) != "" {
+		return
+	}
+	t.Skipf("the soak is opt-in: set %s=1 (or %s=5s) to run it", envSoak, envDuration)
 }
 
 func soakDuration(t *testing.T) time.Duration {
@@ -850,11 +879,12 @@ func runSoak(t *testing.T, v variant, store apikeys.Store, d time.Duration) {
 	cfg := &apikeys.Config{
 		// Short, so that last-used writes race with the other writes
 		// several times per run. Each background flush is bounded by the
-		// interval, and on a contended SQLite or MariaDB a batch can take
-		// longer than that under -race (the flusher then logs and retries,
+		// larger of the interval and 10 s, and on a contended SQLite or
+		// MariaDB a batch can take longer than that under -race (the flusher then logs and retries,
 		// which this soak counts apart; see logCounter).
 		LastUsedInterval: time.Second,
 		ErrorLog:         slog.New(logCounter{s}),
+		OpTimeout:        soakOpTimeout,
 	}
 	if v.cache {
 		// A TTL longer than the soak: any stale answer is the cache's
