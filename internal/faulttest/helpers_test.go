@@ -45,9 +45,12 @@ const (
 	envMySQL    = "APIKEYS_TEST_MYSQL_DSN"
 
 	// callDeadline is the deadline of the context every Manager call gets.
-	callDeadline = time.Second
-	// opTimeout is the Managers' Config.OpTimeout.
-	opTimeout = 500 * time.Millisecond
+	// Calls that must succeed get it too, so it is generous: a loaded CI
+	// machine running the soak beside these tests must not fail them.
+	callDeadline = 4 * time.Second
+	// opTimeout is the Managers' Config.OpTimeout, generous for the same
+	// reason; it ends every call to a hung server long before hang.
+	opTimeout = 2 * time.Second
 	// recoverWithin bounds how long a store may take to work again after
 	// the fault is lifted.
 	recoverWithin = 10 * time.Second
