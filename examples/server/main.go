@@ -8,6 +8,12 @@
 //	go run ./examples/server -store 'postgres://root@127.0.0.1:5432/test?sslmode=disable'
 //	go run ./examples/server -store 'mysql://root@127.0.0.1:3306/test'
 //	go run ./examples/server -store sqlite:/tmp/apikeys.db
+//	go run ./examples/server -store redis://127.0.0.1:6379/0 -cache   # several instances, one truth
+//
+// -cache turns on the verification cache with the store's change
+// notifications (Redis pub/sub, PostgreSQL LISTEN/NOTIFY, a MySQL change
+// log), so that several instances on one store refuse a deleted key at
+// once; -namespace picks the Redis key prefix or SQL table.
 //
 // On start it takes the address (a failed listen creates nothing), opens
 // the store, creates one private key for each -bootstrap user that has no
@@ -71,6 +77,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
 	storeSpec := fs.String("store", "memory", "memory, redis://..., postgres://..., mysql://... or sqlite:PATH")
 	bootstrap := fs.String("bootstrap", "demo", "comma-separated users that get a private key if they have none")
+	namespace := fs.String("namespace", "", "Redis key prefix or SQL table name (default: the store's own)")
+	cacheOn := fs.Bool("cache", false, "cache verified keys, dropping changed ones at once through the store's notifications (Redis, PostgreSQL, MySQL)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -89,12 +97,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 		return err
 	}
 	defer ln.Close() // after Serve, which closes it, a no-op
-	store, closeStore, err := openStore(ctx, *storeSpec)
+	store, closeStore, err := openStore(ctx, *storeSpec, *namespace)
 	if err != nil {
 		return fmt.Errorf("store %s: %w", red.spec, err)
 	}
 	defer closeStore()
-	m, err := apikeys.New(store, &apikeys.Config{OpTimeout: opTimeout, ErrorLog: log})
+	cfg := &apikeys.Config{OpTimeout: opTimeout, ErrorLog: log}
+	if *cacheOn {
+		cfg.Cache = &apikeys.CacheConfig{}
+		cfg.Invalidator = invalidatorOf(store)
+		if cfg.Invalidator == nil {
+			fmt.Fprintln(stdout, "cache: this store sends no change notifications; other instances see changes within the cache TTL")
+		}
+	}
+	m, err := apikeys.New(store, cfg)
 	if err != nil {
 		return err
 	}

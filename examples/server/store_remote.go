@@ -18,7 +18,7 @@ import (
 	"github.com/keyward/apikeys/sqlstore"
 )
 
-func openRedis(ctx context.Context, spec string) (apikeys.Store, func(), error) {
+func openRedis(ctx context.Context, spec, namespace string) (apikeys.Store, func(), error) {
 	opts, err := redis.ParseURL(spec)
 	if err != nil {
 		return nil, nil, err
@@ -29,7 +29,7 @@ func openRedis(ctx context.Context, spec string) (apikeys.Store, func(), error) 
 		rdb.Close()
 		return nil, nil, err
 	}
-	s, err := redisstore.New(rdb, nil)
+	s, err := redisstore.New(rdb, &redisstore.Config{Namespace: namespace})
 	if err != nil {
 		rdb.Close()
 		return nil, nil, err
@@ -39,7 +39,7 @@ func openRedis(ctx context.Context, spec string) (apikeys.Store, func(), error) 
 
 // openSQL opens driver on spec, a URL for postgres and mysql or
 // "sqlite:PATH", and migrates the schema.
-func openSQL(ctx context.Context, driver, spec string) (apikeys.Store, func(), error) {
+func openSQL(ctx context.Context, driver, spec, table string) (apikeys.Store, func(), error) {
 	dsn := spec
 	switch driver {
 	case "mysql":
@@ -62,7 +62,7 @@ func openSQL(ctx context.Context, driver, spec string) (apikeys.Store, func(), e
 		db.Close()
 		return nil, nil, err
 	}
-	s, err := sqlstore.New(db, nil)
+	s, err := sqlstore.New(db, &sqlstore.Config{Table: table})
 	if err == nil {
 		err = s.Migrate(ctx)
 	}
