@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
+	"slices"
 
 	"github.com/google/uuid"
 )
@@ -23,6 +25,12 @@ type Request struct {
 	Transient bool
 	// RequirePrivate is true for endpoints only private keys may call.
 	RequirePrivate bool
+	// ClientIP is the address the request came from; the zero Addr when
+	// unknown, which a key restricted to addresses refuses.
+	ClientIP netip.Addr
+	// Scopes are the scopes the request needs, all of which a key with
+	// scopes must hold; none, and a key with scopes refuses the request.
+	Scopes []string
 }
 
 // Authorize decides whether key may make the request: every request-time
@@ -32,18 +40,25 @@ type Request struct {
 // digests in constant time, and then applies the rules in this order,
 // each failing closed:
 //
-//  1. not expired;
+//  1. enabled and not expired (a disabled key is ErrInvalidKey to callers;
+//     the error also matches ErrKeyDisabled, for operators);
 //  2. key type: RequirePrivate refuses a public key (ErrPrivateKeyRequired);
 //     a private key with an Origin, "null" included, is refused unless its
 //     allowed_origins lists that origin (ErrPrivateKeyInBrowser);
 //  3. origins: a non-empty allowed_origins admits only a request whose
 //     Origin matches an entry; a request without Origin is refused
 //     (ErrOriginNotAllowed);
-//  4. assistants: a non-empty allowed_assistants admits only a request that
+//  4. client address: a non-empty allowed_ips admits only a request whose
+//     ClientIP falls in an entry; a request without one is refused
+//     (ErrIPNotAllowed);
+//  5. assistants: a non-empty allowed_assistants admits only a request that
 //     names one of them; a request naming none is refused
 //     (ErrAssistantNotAllowed);
-//  5. transient: a request for a transient assistant needs
-//     transient_assistant (ErrTransientNotAllowed).
+//  6. transient: a request for a transient assistant needs
+//     transient_assistant (ErrTransientNotAllowed);
+//  7. scopes: a key with scopes admits only a request that names scopes,
+//     all of which it holds (a *ScopeError, or ErrInsufficientScope when
+//     the request names none).
 //
 // On success it returns the key. Otherwise the error is ErrInvalidKey for
 // any malformed, unknown, wrong, deleted or expired key (and the Key is
@@ -77,6 +92,9 @@ func (m *Manager) Authorize(ctx context.Context, key string, req Request) (Key, 
 	if !digest.equal(rec.Digest) || rec.Type != parsed.typ || (!rec.ExpiresAt.IsZero() && rec.Expired(m.cfg.Now())) {
 		return Key{}, ErrInvalidKey
 	}
+	if rec.Disabled {
+		return Key{}, errDisabled
+	}
 	err = check(&rec.Key, &req)
 	if err == nil {
 		m.noteUse(rec.ID)
@@ -84,7 +102,8 @@ func (m *Manager) Authorize(ctx context.Context, key string, req Request) (Key, 
 	k := publicKey(rec.Key)
 	if m.cache != nil {
 		// rec's lists belong to the cache: the caller gets its own.
-		k.AllowedOrigins, k.AllowedAssistants = cloneLists(k.AllowedOrigins, k.AllowedAssistants)
+		k.AllowedOrigins, k.AllowedAssistants, k.Scopes = cloneLists(k.AllowedOrigins, k.AllowedAssistants, k.Scopes)
+		k.AllowedIPs = slices.Clip(slices.Clone(k.AllowedIPs))
 	}
 	return k, err
 }
@@ -113,21 +132,32 @@ func (m *Manager) cachedGet(ctx context.Context, id uuid.UUID) (Record, error) {
 	return rec, err
 }
 
-// cloneLists copies two lists into one fresh backing array (one
+// cloneLists copies three lists into one fresh backing array (one
 // allocation), capped so that appending to one cannot reach the other.
-func cloneLists(a, b []string) ([]string, []string) {
-	if len(a)+len(b) == 0 {
-		return a[:0:0], b[:0:0]
+func cloneLists(a, b, c []string) ([]string, []string, []string) {
+	if len(a)+len(b)+len(c) == 0 {
+		return a[:0:0], b[:0:0], c[:0:0]
 	}
-	buf := make([]string, len(a)+len(b))
+	buf := make([]string, len(a)+len(b)+len(c))
 	copy(buf, a)
 	copy(buf[len(a):], b)
-	return buf[:len(a):len(a)], buf[len(a):]
+	copy(buf[len(a)+len(b):], c)
+	ab := len(a) + len(b)
+	return buf[:len(a):len(a)], buf[len(a):ab:ab], buf[ab:]
 }
 
 // errNoAssistantNamed is ErrAssistantNotAllowed for a request that names
 // no assistant, made once so that refusing costs no allocation.
 var errNoAssistantNamed = fmt.Errorf("%w: the key is restricted to assistants and the request named none", ErrAssistantNotAllowed)
+
+// Refusals made once, so that refusing costs no allocation.
+var (
+	// errDisabled is ErrInvalidKey to callers and ErrKeyDisabled to
+	// operators.
+	errDisabled     = fmt.Errorf("%w (%w)", ErrInvalidKey, ErrKeyDisabled)
+	errNoIPNamed    = fmt.Errorf("%w: the key is restricted to client addresses and the request named none", ErrIPNotAllowed)
+	errNoScopeNamed = fmt.Errorf("%w: the key is restricted to scopes and the request named none", ErrInsufficientScope)
+)
 
 // check applies a key's restrictions to a request, in the order
 // Authorize documents.
@@ -141,6 +171,14 @@ func check(k *Key, req *Request) error {
 	if len(k.AllowedOrigins) > 0 && !originListed(k.AllowedOrigins, req.Origin) {
 		return ErrOriginNotAllowed
 	}
+	if len(k.AllowedIPs) > 0 {
+		if !req.ClientIP.IsValid() {
+			return errNoIPNamed
+		}
+		if !ipAllowed(k.AllowedIPs, req.ClientIP) {
+			return ErrIPNotAllowed
+		}
+	}
 	if len(k.AllowedAssistants) > 0 {
 		if req.AssistantID == "" {
 			return errNoAssistantNamed
@@ -151,6 +189,14 @@ func check(k *Key, req *Request) error {
 	}
 	if req.Transient && !k.TransientAssistant {
 		return ErrTransientNotAllowed
+	}
+	if len(k.Scopes) > 0 {
+		if len(req.Scopes) == 0 {
+			return errNoScopeNamed
+		}
+		if s := missingScope(k.Scopes, req.Scopes); s != "" {
+			return &ScopeError{Scope: s}
+		}
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"net/netip"
 	"runtime"
 	"testing"
 
@@ -171,4 +172,42 @@ func BenchmarkAuthorizeParallel(b *testing.B) {
 			})
 		})
 	}
+}
+
+// BenchmarkAllowedIPs100 measures the client-address check of a key with
+// 100 prefixes, the request's address in the last one (issue 12's goal:
+// under a microsecond), and Authorize with such a key.
+func BenchmarkAllowedIPs100(b *testing.B) {
+	prefixes := make([]netip.Prefix, 100)
+	list := make([]string, 100)
+	for i := range prefixes {
+		prefixes[i] = netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i), 0, 0}), 16)
+		list[i] = prefixes[i].String()
+	}
+	client := netip.MustParseAddr("10.99.1.2")
+	b.Run("check", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if !apikeys.IPAllowed(prefixes, client) {
+				b.Fatal("refused")
+			}
+		}
+	})
+	b.Run("authorize", func(b *testing.B) {
+		m, err := apikeys.New(memstore.New(), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		nk, err := m.Create(context.Background(), apikeys.CreateParams{Type: apikeys.Public, Name: "ips", UserID: "u", AllowedIPs: list})
+		if err != nil {
+			b.Fatal(err)
+		}
+		req := apikeys.Request{ClientIP: client}
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := m.Authorize(context.Background(), nk.Value, req); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

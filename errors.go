@@ -21,6 +21,21 @@ var (
 	// are deliberately indistinguishable. HTTP: 401.
 	ErrInvalidKey = errors.New("apikeys: invalid API key")
 
+	// ErrKeyDisabled: the key was disabled. Callers see it as ErrInvalidKey
+	// (the error Authorize returns matches both), so a disabled key cannot
+	// be told from a missing one over HTTP; operators match ErrKeyDisabled.
+	ErrKeyDisabled = errors.New("apikeys: key disabled")
+
+	// ErrIPNotAllowed: the key is restricted to client addresses and the
+	// request's is not among them, or the request names none. HTTP: 403.
+	ErrIPNotAllowed = errors.New("apikeys: client address not allowed for this key")
+
+	// ErrInsufficientScope is what every *ScopeError unwraps to: the key is
+	// restricted to scopes and does not hold one the request needs, or the
+	// request names none. HTTP: 403 with WWW-Authenticate error
+	// "insufficient_scope".
+	ErrInsufficientScope = errors.New("apikeys: insufficient scope")
+
 	// ErrOriginNotAllowed: the key is restricted to origins and the request's
 	// Origin is not one of them, or the request has no Origin. HTTP: 403.
 	ErrOriginNotAllowed = errors.New("apikeys: origin not allowed for this key")

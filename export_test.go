@@ -14,3 +14,6 @@ func GenerateKey(prefix string, t KeyType, id uuid.UUID) (string, error) {
 
 // OpTimeoutOf exposes the effective per-operation timeout.
 func OpTimeoutOf(m *Manager) time.Duration { return m.cfg.OpTimeout }
+
+// IPAllowed is ipAllowed, for its benchmark.
+var IPAllowed = ipAllowed

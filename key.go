@@ -1,6 +1,8 @@
 package apikeys
 
 import (
+	"encoding/json"
+	"net/netip"
 	"time"
 
 	"github.com/google/uuid"
@@ -27,8 +29,17 @@ type Key struct {
 	AllowedOrigins     []string  `json:"allowed_origins"`
 	AllowedAssistants  []string  `json:"allowed_assistants"`
 	TransientAssistant bool      `json:"transient_assistant"`
-	UserID             string    `json:"user_id"`
-	UserEmail          string    `json:"user_email"`
+	// Scopes, when not empty, are the only "resource:action" scopes the
+	// key holds ("calls:*" holds every action on calls).
+	Scopes []string `json:"scopes"`
+	// AllowedIPs, when not empty, are the only client addresses the key
+	// may be used from.
+	AllowedIPs []netip.Prefix `json:"allowed_ips"`
+	// Disabled keys authorize nothing, and keep every other setting, so
+	// that enabling the key again restores it. JSON shows "enabled".
+	Disabled  bool   `json:"-"`
+	UserID    string `json:"user_id"`
+	UserEmail string `json:"user_email"`
 	// Hint is a non-secret reminder of the value: "ak_pk_...x9Yz".
 	Hint      string    `json:"hint"`
 	CreatedAt time.Time `json:"created_at"`
@@ -49,11 +60,58 @@ func (k *Key) Expired(now time.Time) bool {
 	return !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt)
 }
 
+// keyJSON is Key without its methods, so that Key's MarshalJSON can embed
+// it.
+type keyJSON Key
+
+// MarshalJSON writes the key with "enabled" (the opposite of Disabled),
+// as the API shows it.
+func (k Key) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		keyJSON
+		Enabled bool `json:"enabled"`
+	}{keyJSON(k), !k.Disabled})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes; a missing "enabled" is true.
+func (k *Key) UnmarshalJSON(b []byte) error {
+	v := struct {
+		*keyJSON
+		Enabled *bool `json:"enabled"`
+	}{keyJSON: (*keyJSON)(k)}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	k.Disabled = v.Enabled != nil && !*v.Enabled
+	return nil
+}
+
 // NewKey is a key together with its value, returned only by Create and
 // Rotate. The value is shown once and cannot be recovered afterwards.
 type NewKey struct {
 	Key
 	Value string `json:"key_value"`
+}
+
+// MarshalJSON writes the key and its value.
+func (k NewKey) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		keyJSON
+		Enabled bool   `json:"enabled"`
+		Value   string `json:"key_value"`
+	}{keyJSON(k.Key), !k.Disabled, k.Value})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (k *NewKey) UnmarshalJSON(b []byte) error {
+	var v struct {
+		Value string `json:"key_value"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	k.Value = v.Value
+	return k.Key.UnmarshalJSON(b)
 }
 
 // publicKey returns k with empty lists as empty slices rather than nil,
@@ -64,6 +122,12 @@ func publicKey(k Key) Key {
 	}
 	if k.AllowedAssistants == nil {
 		k.AllowedAssistants = []string{}
+	}
+	if k.Scopes == nil {
+		k.Scopes = []string{}
+	}
+	if k.AllowedIPs == nil {
+		k.AllowedIPs = []netip.Prefix{}
 	}
 	return k
 }

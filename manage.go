@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -17,8 +18,16 @@ type CreateParams struct {
 	AllowedOrigins     []string
 	AllowedAssistants  []string
 	TransientAssistant bool
-	UserID             string
-	UserEmail          string
+	// Scopes: "resource:action" entries ("calls:write", "calls:*"); none
+	// means no scope restriction.
+	Scopes []string
+	// AllowedIPs: IP addresses or CIDR prefixes ("203.0.113.7",
+	// "10.0.0.0/8", "2001:db8::/32"); none means any client address.
+	AllowedIPs []string
+	// Disabled creates the key switched off.
+	Disabled  bool
+	UserID    string
+	UserEmail string
 	// ExpiresAt, when not zero, must be in the future.
 	ExpiresAt time.Time
 }
@@ -42,7 +51,7 @@ func (m *Manager) Create(ctx context.Context, p CreateParams) (NewKey, error) {
 	if len(probs) > 0 {
 		return NewKey{}, probs.err()
 	}
-	a, err := m.actor(ctx, rec.UserID)
+	a, err := m.actor(ctx, rec.UserID, ScopeKeysWrite)
 	if err != nil {
 		return NewKey{}, err
 	}
@@ -71,6 +80,9 @@ func (m *Manager) checkCreate(p CreateParams, now time.Time) (Record, problems) 
 	rec.Name = m.checkName(&probs, p.Name)
 	rec.AllowedOrigins = m.checkOrigins(&probs, p.AllowedOrigins)
 	rec.AllowedAssistants = m.checkAssistants(&probs, p.AllowedAssistants)
+	rec.Scopes = m.checkScopes(&probs, p.Scopes)
+	rec.AllowedIPs = m.checkIPs(&probs, p.AllowedIPs)
+	rec.Disabled = p.Disabled
 	rec.UserID = checkUserID(&probs, p.UserID)
 	rec.UserEmail = checkEmail(&probs, p.UserEmail)
 	rec.ExpiresAt = checkExpiry(&probs, p.ExpiresAt, now)
@@ -106,7 +118,7 @@ func (m *Manager) Get(ctx context.Context, userID string, id uuid.UUID) (Key, er
 	if err := m.live(); err != nil {
 		return Key{}, err
 	}
-	if _, err := m.actor(ctx, userID); err != nil {
+	if _, err := m.actor(ctx, userID, ScopeKeysRead); err != nil {
 		return Key{}, err
 	}
 	rec, err := m.owned(ctx, userID, id)
@@ -181,7 +193,7 @@ func (m *Manager) List(ctx context.Context, userID string, opts ListParams) (Pag
 	if userID == "" {
 		return Page{Keys: []Key{}}, nil
 	}
-	if _, err := m.actor(ctx, userID); err != nil {
+	if _, err := m.actor(ctx, userID, ScopeKeysRead); err != nil {
 		return Page{}, err
 	}
 	opCtx, cancel := m.op(ctx)
@@ -210,6 +222,11 @@ type UpdateParams struct {
 	AllowedOrigins     *[]string
 	AllowedAssistants  *[]string
 	TransientAssistant *bool
+	Scopes             *[]string
+	AllowedIPs         *[]string
+	// Disabled switches the key off (true) or on again (false); every
+	// other setting is kept either way.
+	Disabled *bool
 	// ExpiresAt sets the expiry; a pointer to the zero time removes it.
 	ExpiresAt *time.Time
 }
@@ -227,54 +244,85 @@ func (m *Manager) Update(ctx context.Context, userID string, id uuid.UUID, u Upd
 	}
 	// Validate once, before any read, so a bad update reports all its
 	// problems without touching the store.
-	name, origins, assistants, expires, probs := m.checkUpdate(u)
+	v, probs := m.checkUpdate(u)
 	if len(probs) > 0 {
 		return Key{}, probs.err()
 	}
-	a, err := m.actor(ctx, userID)
+	a, err := m.actor(ctx, userID, ScopeKeysWrite)
 	if err != nil {
 		return Key{}, err
 	}
-	return m.modify(ctx, userID, id, a, func(rec *Record) {
-		if u.Name != nil {
-			rec.Name = name
-		}
-		if u.AllowedOrigins != nil {
-			rec.AllowedOrigins = origins
-		}
-		if u.AllowedAssistants != nil {
-			rec.AllowedAssistants = assistants
-		}
-		if u.TransientAssistant != nil {
-			rec.TransientAssistant = *u.TransientAssistant
-		}
-		if u.ExpiresAt != nil {
-			rec.ExpiresAt = expires
-		}
-	})
+	return m.modify(ctx, userID, id, a, v.apply)
 }
 
 // ValidateUpdate reports what Update would refuse in u, without reading or
 // writing the store.
 func (m *Manager) ValidateUpdate(u UpdateParams) error {
-	_, _, _, _, probs := m.checkUpdate(u)
+	_, probs := m.checkUpdate(u)
 	return probs.err()
 }
 
-func (m *Manager) checkUpdate(u UpdateParams) (name string, origins, assistants []string, expires time.Time, probs problems) {
+// validUpdate is an UpdateParams whose fields passed validation, in
+// canonical form.
+type validUpdate struct {
+	UpdateParams
+	name               string
+	origins, assistant []string
+	scopes             []string
+	ips                []netip.Prefix
+	expires            time.Time
+}
+
+func (m *Manager) checkUpdate(u UpdateParams) (validUpdate, problems) {
+	var probs problems
+	v := validUpdate{UpdateParams: u}
 	if u.Name != nil {
-		name = m.checkName(&probs, *u.Name)
+		v.name = m.checkName(&probs, *u.Name)
 	}
 	if u.AllowedOrigins != nil {
-		origins = m.checkOrigins(&probs, *u.AllowedOrigins)
+		v.origins = m.checkOrigins(&probs, *u.AllowedOrigins)
 	}
 	if u.AllowedAssistants != nil {
-		assistants = m.checkAssistants(&probs, *u.AllowedAssistants)
+		v.assistant = m.checkAssistants(&probs, *u.AllowedAssistants)
+	}
+	if u.Scopes != nil {
+		v.scopes = m.checkScopes(&probs, *u.Scopes)
+	}
+	if u.AllowedIPs != nil {
+		v.ips = m.checkIPs(&probs, *u.AllowedIPs)
 	}
 	if u.ExpiresAt != nil {
-		expires = checkExpiry(&probs, *u.ExpiresAt, m.now())
+		v.expires = checkExpiry(&probs, *u.ExpiresAt, m.now())
 	}
-	return name, origins, assistants, expires, probs
+	return v, probs
+}
+
+// apply makes the update's changes to rec.
+func (v *validUpdate) apply(rec *Record) {
+	if v.Name != nil {
+		rec.Name = v.name
+	}
+	if v.AllowedOrigins != nil {
+		rec.AllowedOrigins = v.origins
+	}
+	if v.AllowedAssistants != nil {
+		rec.AllowedAssistants = v.assistant
+	}
+	if v.TransientAssistant != nil {
+		rec.TransientAssistant = *v.TransientAssistant
+	}
+	if v.Scopes != nil {
+		rec.Scopes = v.scopes
+	}
+	if v.AllowedIPs != nil {
+		rec.AllowedIPs = v.ips
+	}
+	if v.Disabled != nil {
+		rec.Disabled = *v.Disabled
+	}
+	if v.ExpiresAt != nil {
+		rec.ExpiresAt = v.expires
+	}
 }
 
 // modify reads the user's record, applies change and writes it back with
@@ -326,7 +374,7 @@ func (m *Manager) Delete(ctx context.Context, userID string, id uuid.UUID) (Key,
 	if err := m.live(); err != nil {
 		return Key{}, err
 	}
-	a, err := m.actor(ctx, userID)
+	a, err := m.actor(ctx, userID, ScopeKeysWrite)
 	if err != nil {
 		return Key{}, err
 	}

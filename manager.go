@@ -34,6 +34,10 @@ type Config struct {
 	MaxOrigins int
 	// MaxAssistants bounds allowed_assistants. Default 1000.
 	MaxAssistants int
+	// MaxScopes bounds scopes. Default 100.
+	MaxScopes int
+	// MaxIPs bounds allowed_ips. Default 100.
+	MaxIPs int
 	// DefaultListLimit is the page size when List is given none. Default 100.
 	DefaultListLimit int
 	// MaxListLimit is the largest page List accepts. Default 1000.
@@ -136,6 +140,8 @@ func New(store Store, cfg *Config) (*Manager, error) {
 	}{
 		{&c.MaxOrigins, 100, "MaxOrigins"},
 		{&c.MaxAssistants, 1000, "MaxAssistants"},
+		{&c.MaxScopes, 100, "MaxScopes"},
+		{&c.MaxIPs, 100, "MaxIPs"},
 		{&c.DefaultListLimit, 100, "DefaultListLimit"},
 		{&c.MaxListLimit, 1000, "MaxListLimit"},
 	} {

@@ -24,7 +24,15 @@ import (
 //   - allowed_assistants: if the acting key lists assistants, the key lists
 //     only those;
 //   - transient_assistant: only if the acting key allows it;
+//   - scopes: if the acting key has scopes, the key has scopes, each held
+//     by the acting key ("calls:write" and "calls:*" are held by "calls:*");
+//   - allowed_ips: if the acting key lists addresses, the key lists them
+//     too, each prefix inside one of the acting key's;
 //   - expires_at: if the acting key expires, the key expires no later.
+//
+// An acting key with scopes also needs ScopeKeysWrite to change keys and
+// ScopeKeysRead to read them (a *ScopeError otherwise), so a key scoped to
+// other work cannot manage keys; a disabled key can do nothing.
 //
 // So a key cannot widen itself, and an unrestricted, non-expiring private
 // key keeps full authority over its owner's keys. Reads (Get, List) only
@@ -42,7 +50,7 @@ func WithoutKey(ctx context.Context) context.Context {
 // actor returns the record of the key ctx carries, re-read from the store,
 // or nil when ctx carries none. It fails with a *PermissionError when the
 // key may not manage the user's keys at all.
-func (m *Manager) actor(ctx context.Context, userID string) (*Record, error) {
+func (m *Manager) actor(ctx context.Context, userID, scope string) (*Record, error) {
 	k, ok := KeyFromContext(ctx)
 	if !ok {
 		return nil, nil
@@ -59,10 +67,15 @@ func (m *Manager) actor(ctx context.Context, userID string) (*Record, error) {
 		return nil, &PermissionError{Field: "key", Reason: "the key making the change belongs to another user"}
 	case rec.Type != Private:
 		return nil, &PermissionError{Field: "key", Reason: "managing API keys requires a private key"}
+	case rec.Disabled:
+		return nil, &PermissionError{Field: "key", Reason: "the key making the change is disabled"}
 	case rec.Expired(m.cfg.Now()):
 		return nil, &PermissionError{Field: "key", Reason: "the key making the change has expired"}
 	case rec.SuccessorID != [16]byte{}:
 		return nil, &PermissionError{Field: "key", Reason: "the key making the change has been rotated out and is being retired; use its successor " + rec.SuccessorID.String()}
+	}
+	if len(rec.Scopes) > 0 && !scopeHeld(rec.Scopes, scope) {
+		return nil, &ScopeError{Scope: scope}
 	}
 	return &rec, nil
 }
@@ -92,6 +105,26 @@ func within(a *Record, k *Key) error {
 		for i, id := range k.AllowedAssistants {
 			if !contains(a.AllowedAssistants, id) {
 				deny("allowed_assistants["+strconv.Itoa(i)+"]", id+" is not among the assistants of the key making the change")
+			}
+		}
+	}
+	if len(a.Scopes) > 0 {
+		if len(k.Scopes) == 0 {
+			deny("scopes", "must list scopes: the key making the change is restricted to "+strings.Join(a.Scopes, ", "))
+		}
+		for i, sc := range k.Scopes {
+			if !scopeHeld(a.Scopes, sc) {
+				deny("scopes["+strconv.Itoa(i)+"]", sc+" is not held by the key making the change")
+			}
+		}
+	}
+	if len(a.AllowedIPs) > 0 {
+		if len(k.AllowedIPs) == 0 {
+			deny("allowed_ips", "must list client addresses: the key making the change is restricted to them")
+		}
+		for i, p := range k.AllowedIPs {
+			if !prefixWithin(a.AllowedIPs, p) {
+				deny("allowed_ips["+strconv.Itoa(i)+"]", p.String()+" is not within the client addresses of the key making the change")
 			}
 		}
 	}

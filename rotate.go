@@ -40,7 +40,7 @@ func (m *Manager) Rotate(ctx context.Context, userID string, id uuid.UUID, grace
 	if grace < 0 {
 		return NewKey{}, &ValidationError{Field: "grace_period", Reason: "must not be negative"}
 	}
-	a, err := m.actor(ctx, userID)
+	a, err := m.actor(ctx, userID, ScopeKeysWrite)
 	if err != nil {
 		return NewKey{}, err
 	}
