@@ -149,6 +149,26 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mux.ServeHTTP(w, r)
 }
 
+// RequiredScopes returns the scope a request to the handler needs:
+// api_keys:read for GET and HEAD, api_keys:write for everything else. Give
+// it to the middleware's Route, so that a key scoped to other work is
+// refused before the handler runs:
+//
+//	mw.Protect(middleware.Route{Private: true, Scopes: httpapi.RequiredScopes}, rest)
+//
+// The Manager checks the same of the key that manages keys in any case.
+func RequiredScopes(r *http.Request) []string {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return readScopes
+	}
+	return writeScopes
+}
+
+var (
+	readScopes  = []string{apikeys.ScopeKeysRead}
+	writeScopes = []string{apikeys.ScopeKeysWrite}
+)
+
 // errNoKey and errPublicKey are what the default Owner refuses.
 var (
 	errNoKey     = errors.New("no authenticated API key")
@@ -232,6 +252,14 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) {
 			bad[name] = !decodeStrings(&probs, name, raw, &p.AllowedAssistants)
 		case "transient_assistant":
 			bad[name] = !decodeBool(&probs, name, raw, &p.TransientAssistant)
+		case "scopes":
+			bad[name] = !decodeStrings(&probs, name, raw, &p.Scopes)
+		case "allowed_ips":
+			bad[name] = !decodeStrings(&probs, name, raw, &p.AllowedIPs)
+		case "enabled":
+			var enabled bool
+			bad[name] = !decodeBool(&probs, name, raw, &enabled)
+			p.Disabled = !enabled
 		case "expires_at":
 			var t *time.Time
 			bad[name] = !decodeTime(&probs, name, raw, &t)
@@ -280,6 +308,16 @@ func (h *handler) update(w http.ResponseWriter, r *http.Request) {
 		case "transient_assistant":
 			u.TransientAssistant = new(bool)
 			bad[name] = !decodeBool(&probs, name, raw, u.TransientAssistant)
+		case "scopes":
+			u.Scopes = new([]string)
+			bad[name] = !decodeStrings(&probs, name, raw, u.Scopes)
+		case "allowed_ips":
+			u.AllowedIPs = new([]string)
+			bad[name] = !decodeStrings(&probs, name, raw, u.AllowedIPs)
+		case "enabled":
+			var enabled bool
+			bad[name] = !decodeBool(&probs, name, raw, &enabled)
+			u.Disabled = new(!enabled)
 		case "expires_at":
 			var t *time.Time
 			bad[name] = !decodeTime(&probs, name, raw, &t)
@@ -302,6 +340,10 @@ func (h *handler) update(w http.ResponseWriter, r *http.Request) {
 				u.AllowedOrigins = nil
 			case "allowed_assistants":
 				u.AllowedAssistants = nil
+			case "scopes":
+				u.Scopes = nil
+			case "allowed_ips":
+				u.AllowedIPs = nil
 			case "expires_at":
 				u.ExpiresAt = nil
 			}
@@ -564,6 +606,16 @@ func (h *handler) error(w http.ResponseWriter, r *http.Request, err error) {
 		}
 		envelope.WriteError(w, http.StatusForbidden, "not permitted for the API key making the change: a key can only give what it has", probs,
 			map[string]string{"restriction": restriction})
+	case errors.Is(err, apikeys.ErrInsufficientScope):
+		// The key that manages keys lacks api_keys:read or api_keys:write.
+		var se *apikeys.ScopeError
+		scope := ""
+		if errors.As(err, &se) {
+			scope = se.Scope
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer realm="api", error="insufficient_scope", scope="`+scope+`"`)
+		envelope.WriteError(w, http.StatusForbidden, "the API key does not hold the scope "+scope, nil,
+			map[string]string{"restriction": "scopes"})
 	case errors.Is(err, apikeys.ErrNotFound):
 		envelope.WriteError(w, http.StatusNotFound, "API key not found", nil, nil)
 	case errors.Is(err, apikeys.ErrAlreadyRotated):

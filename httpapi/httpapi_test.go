@@ -43,7 +43,7 @@ func newEnvOn(t *testing.T, store apikeys.Store, cfg *httpapi.Config) *env {
 	require.NoError(t, err)
 	rest, err := httpapi.New(m, cfg)
 	require.NoError(t, err)
-	api := mw.RequirePrivate(rest)
+	api := mw.Protect(middleware.Route{Private: true, Scopes: httpapi.RequiredScopes}, rest)
 	mux := http.NewServeMux()
 	mux.Handle("/api_keys", api)
 	mux.Handle("/api_keys/", api)

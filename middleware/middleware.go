@@ -14,14 +14,17 @@
 //     malformed, unknown, wrong secret, deleted or expired all give the same
 //     bytes (WWW-Authenticate: Bearer realm="...", error="invalid_token").
 //   - 403: the key may not do this; the body names the restriction
-//     ("allowed_origins", "allowed_assistants", "transient_assistant",
-//     "key_type").
+//     ("allowed_origins", "allowed_ips", "allowed_assistants",
+//     "transient_assistant", "scopes", "key_type"). A missing scope also
+//     gets WWW-Authenticate: Bearer error="insufficient_scope" with the
+//     scopes the route needs (RFC 6750 section 3.1).
 //   - 503: the store failed or timed out, or the Manager is closed. Nothing
 //     about the key is said and the error goes to Config.ErrorLog.
 //
 // Every decision is apikeys.Manager.Authorize's: the middleware gathers the
-// request's inputs (the key, Origin, and what Config.Resource says about
-// the assistant) and renders the outcome, through Config.ErrorFunc when it
+// request's inputs (the key, Origin, the client address, what
+// Config.Resource says about the assistant and what the Route says about
+// scopes) and renders the outcome, through Config.ErrorFunc when it
 // is a refusal. So its rules are Authorize's, failing closed: a key
 // restricted to assistants is refused on a route whose Resource names none
 // (and without a Resource no route names one), and a private key sent with
@@ -48,6 +51,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -72,8 +77,18 @@ type Config struct {
 	Resource func(*http.Request) (assistantID string, transient bool, err error)
 
 	// RequirePrivate makes every route behind Handler need a private key.
-	// For single routes use Middleware.RequirePrivate instead.
+	// For single routes use Middleware.RequirePrivate or Protect instead.
 	RequirePrivate bool
+
+	// TrustedProxies are the addresses of the reverse proxies in front of
+	// the service. The client address that keys' allowed_ips are checked
+	// against is RemoteAddr; when RemoteAddr is in one of these prefixes,
+	// it is the rightmost address of Forwarded (RFC 7239; when the request
+	// has it) or else X-Forwarded-For that is not itself a trusted proxy.
+	// An unparseable or obfuscated entry there gives no address, which
+	// keys restricted to addresses refuse. Default: none, so forwarding
+	// headers are never believed.
+	TrustedProxies []netip.Prefix
 
 	// AllowHeaders are request headers allowed on CORS requests besides
 	// Authorization, X-API-Key and Content-Type.
@@ -140,6 +155,8 @@ type Middleware struct {
 	resource   func(*http.Request) (string, bool, error)
 	render     func(http.ResponseWriter, *http.Request, *Refusal)
 	private    bool
+	proxies    []netip.Prefix
+	realm      string
 	log        *slog.Logger
 	challenge  string // WWW-Authenticate for a missing key
 	invalid    string // WWW-Authenticate for an invalid key
@@ -194,11 +211,23 @@ func New(m *apikeys.Manager, cfg *Config) (*Middleware, error) {
 	if c.ErrorFunc == nil {
 		c.ErrorFunc = WriteRefusal
 	}
+	var proxies []netip.Prefix
+	for _, p := range c.TrustedProxies {
+		if !p.IsValid() {
+			return nil, errors.New("middleware: New: TrustedProxies holds an invalid prefix")
+		}
+		if p.Addr().Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		proxies = append(proxies, p.Masked())
+	}
 	return &Middleware{
 		m:          m,
 		resource:   c.Resource,
 		render:     c.ErrorFunc,
 		private:    c.RequirePrivate,
+		proxies:    proxies,
+		realm:      c.Realm,
 		log:        c.ErrorLog,
 		challenge:  `Bearer realm="` + c.Realm + `"`,
 		invalid:    `Bearer realm="` + c.Realm + `", error="invalid_token"`,
@@ -208,14 +237,40 @@ func New(m *apikeys.Manager, cfg *Config) (*Middleware, error) {
 	}, nil
 }
 
-// Handler authenticates requests to next.
+// Route is what the requests to one handler need beyond a valid key.
+type Route struct {
+	// Private: only private keys (403 key_type for a public one).
+	Private bool
+	// Scopes returns the scopes a request needs, all of which a key with
+	// scopes must hold (403 insufficient_scope otherwise). A func, so that
+	// one handler can need different scopes per method: see
+	// httpapi.RequiredScopes, and Scopes for a fixed list. nil: none, and
+	// keys with scopes are refused (a route that names no scope cannot be
+	// one a scoped key was meant for).
+	Scopes func(*http.Request) []string
+}
+
+// Scopes returns a Route.Scopes that needs the same scopes of every
+// request.
+func Scopes(scopes ...string) func(*http.Request) []string {
+	scopes = slices.Clone(scopes)
+	return func(*http.Request) []string { return scopes }
+}
+
+// Protect authenticates requests to next, which need what rt says.
+func (mw *Middleware) Protect(rt Route, next http.Handler) http.Handler {
+	return mw.handler(next, rt)
+}
+
+// Handler authenticates requests to next: Protect with a Route that needs
+// a private key when Config.RequirePrivate says so, and no scope.
 func (mw *Middleware) Handler(next http.Handler) http.Handler {
-	return mw.handler(next, mw.private)
+	return mw.handler(next, Route{Private: mw.private})
 }
 
 // RequirePrivate is Handler for a route that needs a private key.
 func (mw *Middleware) RequirePrivate(next http.Handler) http.Handler {
-	return mw.handler(next, true)
+	return mw.handler(next, Route{Private: true})
 }
 
 // Key returns the key that authorized r. Handlers behind the middleware
@@ -224,7 +279,7 @@ func Key(r *http.Request) (apikeys.Key, bool) {
 	return apikeys.KeyFromContext(r.Context())
 }
 
-func (mw *Middleware) handler(next http.Handler, requirePrivate bool) http.Handler {
+func (mw *Middleware) handler(next http.Handler, rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		vw := &varyWriter{ResponseWriter: w}
 		w = vw
@@ -263,15 +318,23 @@ func (mw *Middleware) handler(next http.Handler, requirePrivate bool) http.Handl
 			mw.render(w, r, &Refusal{Status: http.StatusBadRequest, Message: err.Error()})
 			return
 		}
-		k, err := mw.m.Authorize(r.Context(), key, apikeys.Request{
-			Origin: origin, AssistantID: assistant, Transient: transient, RequirePrivate: requirePrivate,
-		})
+		req := apikeys.Request{
+			Origin: origin, AssistantID: assistant, Transient: transient, RequirePrivate: rt.Private,
+			ClientIP: mw.clientIP(r),
+		}
+		if rt.Scopes != nil {
+			req.Scopes = rt.Scopes(r)
+		}
+		k, err := mw.m.Authorize(r.Context(), key, req)
 		if apikeys.IsOrigin(origin) && (err == nil || (!errors.Is(err, apikeys.ErrInvalidKey) && corsAllowed(&k, origin))) {
 			// Authorized, or refused for another reason than the origin:
 			// a page on an origin the key allows may read the answer.
 			w.Header().Set("Access-Control-Allow-Origin", origin)
 		}
 		if err != nil {
+			if errors.Is(err, apikeys.ErrInsufficientScope) {
+				w.Header().Set("WWW-Authenticate", insufficientScope(mw.realm, req.Scopes))
+			}
 			mw.refuse(w, r, err)
 			return
 		}
@@ -331,6 +394,18 @@ var refusals = []struct {
 	{apikeys.ErrOriginNotAllowed, "allowed_origins"},
 	{apikeys.ErrAssistantNotAllowed, "allowed_assistants"},
 	{apikeys.ErrTransientNotAllowed, "transient_assistant"},
+	{apikeys.ErrIPNotAllowed, "allowed_ips"},
+	{apikeys.ErrInsufficientScope, "scopes"},
+}
+
+// insufficientScope is the WWW-Authenticate challenge of RFC 6750 section
+// 3.1 for a request that needed scopes (none: no scope attribute).
+func insufficientScope(realm string, scopes []string) string {
+	h := `Bearer realm="` + realm + `", error="insufficient_scope"`
+	if len(scopes) > 0 {
+		h += `, scope="` + strings.Join(scopes, " ") + `"`
+	}
+	return h
 }
 
 // refuse answers a request Authorize refused, after setting the headers

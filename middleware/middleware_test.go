@@ -26,7 +26,7 @@ import (
 type fixture struct {
 	m                                    *apikeys.Manager
 	web, open, private, privWeb, transit apikeys.NewKey
-	deleted, expired                     apikeys.NewKey
+	deleted, expired, disabled           apikeys.NewKey
 	now                                  time.Time
 }
 
@@ -55,6 +55,7 @@ func newFixture(t *testing.T) *fixture {
 	_, err = m.Delete(t.Context(), "alice", f.deleted.ID)
 	require.NoError(t, err)
 	f.expired = create(apikeys.CreateParams{ExpiresAt: f.now.Add(time.Minute)})
+	f.disabled = create(apikeys.CreateParams{Disabled: true})
 	f.now = f.now.Add(time.Hour)
 	return f
 }
@@ -221,7 +222,7 @@ func TestInvalidKeysLookAlike(t *testing.T) {
 	var first *httptest.ResponseRecorder
 	for name, key := range map[string]string{
 		"malformed": "ak_pk_garbage", "unknown": unknown, "wrong secret": wrongSecret,
-		"deleted": f.deleted.Value, "expired": f.expired.Value,
+		"deleted": f.deleted.Value, "expired": f.expired.Value, "disabled": f.disabled.Value,
 	} {
 		w := do(h, "GET", "/call", bearer(key))
 		require.Equal(t, 401, w.Code, name)

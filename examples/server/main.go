@@ -201,11 +201,11 @@ func newHandler(m *apikeys.Manager, log *slog.Logger) (http.Handler, error) {
 		return nil, err
 	}
 	mux := http.NewServeMux()
-	api := mw.RequirePrivate(rest)
+	api := mw.Protect(middleware.Route{Private: true, Scopes: httpapi.RequiredScopes}, rest)
 	mux.Handle("/api_keys", api)
 	mux.Handle("/api_keys/", api)
 	// All methods reach the middleware, so it can answer CORS preflights.
-	mux.Handle("/call/web", mw.Handler(http.HandlerFunc(callWeb)))
+	mux.Handle("/call/web", mw.Protect(middleware.Route{Scopes: middleware.Scopes("calls:write")}, http.HandlerFunc(callWeb)))
 	mux.HandleFunc("GET /{$}", page)
 	mux.HandleFunc("GET /demo.css", asset("text/css; charset=utf-8", pageCSS))
 	mux.HandleFunc("GET /demo.js", asset("text/javascript; charset=utf-8", pageJS))

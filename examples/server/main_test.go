@@ -94,6 +94,14 @@ func TestRun(t *testing.T) {
 		`{"api_key":{"name":"web","key_type":"public","allowed_origins":["https://shop.example"],"allowed_assistants":["asst-1"]}}`)
 	require.Equal(t, 201, res.StatusCode, body)
 	public := body["data"].(map[string]any)["key_value"].(string)
+	mk := func(fields string) string {
+		res, body := post(t, base+"/api_keys", found[0][2], "", `{"api_key":{"name":"k","key_type":"public","allowed_assistants":["asst-1"],`+fields+`}}`)
+		require.Equal(t, 201, res.StatusCode, body)
+		return body["data"].(map[string]any)["key_value"].(string)
+	}
+	callsRead, callsWrite := mk(`"scopes":["calls:read"]`), mk(`"scopes":["calls:*"]`)
+	otherNet, loopback := mk(`"allowed_ips":["192.0.2.0/24"]`), mk(`"allowed_ips":["127.0.0.0/8","::1"]`)
+	disabled := mk(`"enabled":false`)
 
 	for _, tt := range []struct {
 		name, key, origin, body string
@@ -105,6 +113,11 @@ func TestRun(t *testing.T) {
 		{"public key, other origin", public, "https://evil.example", `{"assistant_id":"asst-1"}`, 403},
 		{"bootstrap key (full authority), server side, transient", found[1][2], "", `{"assistant":{"model":"x"}}`, 201},
 		{"bad body", public, "https://shop.example", `{"assistant_id":"a","assistant":{}}`, 400},
+		{"scope calls:read, needs calls:write", callsRead, "", `{"assistant_id":"asst-1"}`, 403},
+		{"scope calls:*", callsWrite, "", `{"assistant_id":"asst-1"}`, 201},
+		{"other network", otherNet, "", `{"assistant_id":"asst-1"}`, 403},
+		{"loopback allowed", loopback, "", `{"assistant_id":"asst-1"}`, 201},
+		{"disabled key", disabled, "", `{"assistant_id":"asst-1"}`, 401},
 	} {
 		res, body := post(t, base+"/call/web", tt.key, tt.origin, tt.body)
 		assert.Equal(t, tt.status, res.StatusCode, "%s: %v", tt.name, body)
