@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/keyward/apikeys"
@@ -100,4 +101,46 @@ func ExampleParseOriginPattern() {
 	// "https://*.example.com" <nil>
 	// "https://xn--bcher-kva.example" <nil>
 	// "" apikeys: invalid origin: must not contain a path
+}
+
+// A server key for a CI job: only calls, only from the CI network.
+func ExampleRequest_scopesAndAddresses() {
+	ctx := context.Background()
+	m, _ := apikeys.New(memstore.New(), nil)
+	ci, _ := m.Create(ctx, apikeys.CreateParams{
+		Type:       apikeys.Private,
+		Name:       "ci",
+		UserID:     "user-42",
+		Scopes:     []string{"calls:*"},
+		AllowedIPs: []string{"10.20.0.0/16"},
+	})
+	fromCI := netip.MustParseAddr("10.20.3.4")
+	_, err := m.Authorize(ctx, ci.Value, apikeys.Request{ClientIP: fromCI, Scopes: []string{"calls:write"}})
+	fmt.Println("a call from CI:", err)
+	_, err = m.Authorize(ctx, ci.Value, apikeys.Request{ClientIP: fromCI, Scopes: []string{"billing:read"}})
+	fmt.Println("billing:", errors.Is(err, apikeys.ErrInsufficientScope))
+	_, err = m.Authorize(ctx, ci.Value, apikeys.Request{ClientIP: netip.MustParseAddr("192.0.2.1"), Scopes: []string{"calls:write"}})
+	fmt.Println("from elsewhere:", errors.Is(err, apikeys.ErrIPNotAllowed))
+	// Output:
+	// a call from CI: <nil>
+	// billing: true
+	// from elsewhere: true
+}
+
+// Narrowing: a key limited to one assistant cannot create a key without
+// that limit, whatever front end asks.
+func ExampleWithoutKey() {
+	ctx := context.Background()
+	m, _ := apikeys.New(memstore.New(), nil)
+	limited, _ := m.Create(ctx, apikeys.CreateParams{Type: apikeys.Private, Name: "limited", UserID: "u", AllowedAssistants: []string{"a1"}})
+	asKey := apikeys.NewContext(ctx, limited.Key) // what the middleware does
+	_, err := m.Create(asKey, apikeys.CreateParams{Type: apikeys.Public, Name: "wide", UserID: "u"})
+	for _, pe := range apikeys.PermissionErrors(err) {
+		fmt.Println(pe.Field)
+	}
+	_, err = m.Create(apikeys.WithoutKey(asKey), apikeys.CreateParams{Type: apikeys.Public, Name: "wide", UserID: "u"})
+	fmt.Println("as the service:", err)
+	// Output:
+	// allowed_assistants
+	// as the service: <nil>
 }
