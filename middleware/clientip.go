@@ -7,9 +7,11 @@ import (
 )
 
 // clientIP returns the address a request came from: RemoteAddr, or, when
-// RemoteAddr is a trusted proxy, the rightmost address of the forwarding
-// chain that is not one (Forwarded when the request has it, else
-// X-Forwarded-For). It returns the zero Addr when the address cannot be
+// RemoteAddr is a trusted proxy, the rightmost address that is not one in
+// the header the proxies write (Config.ForwardedHeader). The other
+// forwarding header is never read: a proxy that writes one passes the
+// other through from the client, who could then pick its address. It
+// returns the zero Addr when the address cannot be
 // known (a RemoteAddr that is no IP, an obfuscated or malformed entry
 // where the client should be), which keys restricted to addresses refuse.
 func (mw *Middleware) clientIP(r *http.Request) netip.Addr {
@@ -21,13 +23,14 @@ func (mw *Middleware) clientIP(r *http.Request) netip.Addr {
 	if !mw.trusted(ip) {
 		return ip
 	}
-	if fwd := r.Header.Values("Forwarded"); len(fwd) > 0 {
-		return mw.walk(fwd, forwardedFor)
+	hops := r.Header.Values(mw.fwdHeader)
+	if len(hops) == 0 {
+		return ip // a trusted proxy that forwards nothing: it is the client
 	}
-	if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
-		return mw.walk(xff, parseHop)
+	if mw.fwdHeader == "Forwarded" {
+		return mw.walk(hops, forwardedFor)
 	}
-	return ip // a trusted proxy that forwards nothing: it is the client
+	return mw.walk(hops, parseHop)
 }
 
 func (mw *Middleware) trusted(ip netip.Addr) bool {
@@ -69,17 +72,26 @@ func (mw *Middleware) walk(values []string, parse func(string) (netip.Addr, bool
 	return last
 }
 
+// maxHopLen bounds one forwarding entry: "[IPv6]:port" with room to spare.
+const maxHopLen = 64
+
 // parseHop parses an X-Forwarded-For entry: an address, perhaps with a
-// port, IPv6 perhaps in brackets.
+// port, IPv6 perhaps in one pair of brackets.
 func parseHop(s string) (netip.Addr, bool) {
+	if len(s) > maxHopLen {
+		return netip.Addr{}, false
+	}
+	if len(s) > 2 && s[0] == '[' && s[len(s)-1] == ']' {
+		s = s[1 : len(s)-1] // "[2001:db8::1]" without a port
+		if strings.ContainsAny(s, "[]") {
+			return netip.Addr{}, false
+		}
+	}
 	if ip, err := netip.ParseAddr(s); err == nil {
 		return ip.Unmap(), ip.Zone() == ""
 	}
 	if ap, err := netip.ParseAddrPort(s); err == nil {
 		return ap.Addr().Unmap(), ap.Addr().Zone() == ""
-	}
-	if len(s) > 2 && s[0] == '[' && s[len(s)-1] == ']' {
-		return parseHop(s[1 : len(s)-1])
 	}
 	return netip.Addr{}, false
 }

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -78,9 +79,10 @@ func TestAllowedIPsOverHTTP(t *testing.T) {
 		{"trusted proxy, forged leftmost", "10.0.0.2:4000", http.Header{"X-Forwarded-For": {"203.0.113.5, 198.51.100.1"}}, 403},
 		{"two trusted proxies", "10.0.0.2:4000", http.Header{"X-Forwarded-For": {"198.51.100.1, 203.0.113.5, 10.0.0.3"}}, 200},
 		{"several header lines", "10.0.0.2:4000", http.Header{"X-Forwarded-For": {"198.51.100.1", "203.0.113.5, 10.9.9.9"}}, 200},
-		{"forwarded wins", "10.0.0.2:4000", http.Header{"Forwarded": {`for=203.0.113.9;proto=https`}, "X-Forwarded-For": {"198.51.100.1"}}, 200},
-		{"forwarded ipv6 with port", "[::1]:4000", http.Header{"Forwarded": {`for="[2001:db8::5]:4711"`}}, 200},
-		{"forwarded obfuscated", "10.0.0.2:4000", http.Header{"Forwarded": {`for=_hidden`}}, 403},
+		{"client-sent Forwarded is ignored", "10.0.0.2:4000", http.Header{"Forwarded": {`for=203.0.113.9;proto=https`}, "X-Forwarded-For": {"198.51.100.1"}}, 403},
+		{"bracketed ipv6", "10.0.0.2:4000", http.Header{"X-Forwarded-For": {"[2001:db8::5]"}}, 200},
+		{"nested brackets", "10.0.0.2:4000", http.Header{"X-Forwarded-For": {"[[203.0.113.5]]"}}, 403},
+		{"long entry", "10.0.0.2:4000", http.Header{"X-Forwarded-For": {strings.Repeat("[", 5000) + "203.0.113.5" + strings.Repeat("]", 5000)}}, 403},
 		{"garbage hop", "10.0.0.2:4000", http.Header{"X-Forwarded-For": {"203.0.113.5, nonsense"}}, 403},
 		{"trusted proxy, no header", "10.0.0.2:4000", nil, 403},
 		{"not an IP", "@unix", nil, 403},
@@ -106,4 +108,44 @@ func TestAllowedIPsOverHTTP(t *testing.T) {
 	}
 	_, err = middleware.New(m, &middleware.Config{TrustedProxies: []netip.Prefix{{}}})
 	assert.Error(t, err, "an invalid trusted prefix")
+	_, err = middleware.New(m, &middleware.Config{ForwardedHeader: "X-Real-IP"})
+	assert.Error(t, err, "an unknown forwarding header")
+}
+
+// TestForwardedHeader: with ForwardedHeader "Forwarded", only RFC 7239's
+// header is read.
+func TestForwardedHeader(t *testing.T) {
+	t.Parallel()
+	m, err := apikeys.New(memstore.New(), nil)
+	require.NoError(t, err)
+	nk, err := m.Create(t.Context(), apikeys.CreateParams{Type: apikeys.Public, Name: "k", UserID: "u", AllowedIPs: []string{"203.0.113.0/24", "2001:db8::/32"}})
+	require.NoError(t, err)
+	mw, err := middleware.New(m, &middleware.Config{ForwardedHeader: "Forwarded", TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
+	require.NoError(t, err)
+	h := mw.Handler(echo)
+	for _, tt := range []struct {
+		name   string
+		hdr    http.Header
+		status int
+	}{
+		{"forwarded", http.Header{"Forwarded": {`for=203.0.113.9;proto=https`}}, 200},
+		{"ipv6 with port", http.Header{"Forwarded": {`for="[2001:db8::5]:4711"`}}, 200},
+		{"two elements, client forged the left one", http.Header{"Forwarded": {`for=203.0.113.9, for=198.51.100.1`}}, 403},
+		{"obfuscated", http.Header{"Forwarded": {`for=_hidden`}}, 403},
+		{"no for", http.Header{"Forwarded": {`proto=https`}}, 403},
+		{"client-sent X-Forwarded-For is ignored", http.Header{"X-Forwarded-For": {"203.0.113.9"}, "Forwarded": {"for=198.51.100.1"}}, 403},
+		{"nested brackets", http.Header{"Forwarded": {`for="[[2001:db8::5]]"`}}, 403},
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = "10.0.0.2:4000"
+		r.Header.Set("Authorization", "Bearer "+nk.Value)
+		for k, vs := range tt.hdr {
+			for _, v := range vs {
+				r.Header.Add(k, v)
+			}
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		assert.Equal(t, tt.status, w.Code, tt.name)
+	}
 }

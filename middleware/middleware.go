@@ -83,12 +83,17 @@ type Config struct {
 	// TrustedProxies are the addresses of the reverse proxies in front of
 	// the service. The client address that keys' allowed_ips are checked
 	// against is RemoteAddr; when RemoteAddr is in one of these prefixes,
-	// it is the rightmost address of Forwarded (RFC 7239; when the request
-	// has it) or else X-Forwarded-For that is not itself a trusted proxy.
-	// An unparseable or obfuscated entry there gives no address, which
-	// keys restricted to addresses refuse. Default: none, so forwarding
-	// headers are never believed.
+	// it is the rightmost address in ForwardedHeader that is not itself a
+	// trusted proxy. An unparseable or obfuscated entry there gives no
+	// address, which keys restricted to addresses refuse. Default: none,
+	// so forwarding headers are never believed.
 	TrustedProxies []netip.Prefix
+
+	// ForwardedHeader is the header the trusted proxies append the client
+	// to: "X-Forwarded-For" (the default) or "Forwarded" (RFC 7239). Only
+	// that one is read, since a proxy passes the other through from the
+	// client untouched.
+	ForwardedHeader string
 
 	// AllowHeaders are request headers allowed on CORS requests besides
 	// Authorization, X-API-Key and Content-Type.
@@ -156,6 +161,7 @@ type Middleware struct {
 	render     func(http.ResponseWriter, *http.Request, *Refusal)
 	private    bool
 	proxies    []netip.Prefix
+	fwdHeader  string
 	realm      string
 	log        *slog.Logger
 	challenge  string // WWW-Authenticate for a missing key
@@ -211,6 +217,13 @@ func New(m *apikeys.Manager, cfg *Config) (*Middleware, error) {
 	if c.ErrorFunc == nil {
 		c.ErrorFunc = WriteRefusal
 	}
+	switch c.ForwardedHeader {
+	case "":
+		c.ForwardedHeader = "X-Forwarded-For"
+	case "X-Forwarded-For", "Forwarded":
+	default:
+		return nil, errors.New(`middleware: New: ForwardedHeader must be "X-Forwarded-For" or "Forwarded"`)
+	}
 	var proxies []netip.Prefix
 	for _, p := range c.TrustedProxies {
 		if !p.IsValid() {
@@ -227,6 +240,7 @@ func New(m *apikeys.Manager, cfg *Config) (*Middleware, error) {
 		render:     c.ErrorFunc,
 		private:    c.RequirePrivate,
 		proxies:    proxies,
+		fwdHeader:  c.ForwardedHeader,
 		realm:      c.Realm,
 		log:        c.ErrorLog,
 		challenge:  `Bearer realm="` + c.Realm + `"`,
