@@ -27,6 +27,9 @@ import (
 // "no such key" is cached apart from real keys, in NegativeSize entries of
 // its own: a flood of forged keys can only evict other "no such key"
 // entries, never a cached real key.
+//
+// The cache has 64 shards, and Size and NegativeSize are divided among
+// them, rounded up: a bound below 64 holds up to 64 entries.
 type CacheConfig struct {
 	// Size bounds the number of cached keys (entries for keys that exist).
 	// Default 100,000. When full, a random entry is evicted (entries also

@@ -20,7 +20,10 @@ import (
 //
 //   - allowed_origins: if the acting key lists origins, the key lists
 //     origins too, each matched by one of the acting key's entries (a
-//     wildcard only by a wildcard at or above it);
+//     wildcard only by a wildcard at or above it); a private key that lists
+//     none (server only) cannot make a private key that lists some (usable
+//     from browsers), though it can make public keys, which are browser
+//     keys by design and cannot call private endpoints;
 //   - allowed_assistants: if the acting key lists assistants, the key lists
 //     only those;
 //   - transient_assistant: only if the acting key allows it;
@@ -72,7 +75,7 @@ func (m *Manager) actor(ctx context.Context, userID, scope string) (*Record, err
 	case rec.Expired(m.cfg.Now()):
 		return nil, &PermissionError{Field: "key", Reason: "the key making the change has expired"}
 	case rec.SuccessorID != [16]byte{}:
-		return nil, &PermissionError{Field: "key", Reason: "the key making the change has been rotated out and is being retired; use its successor " + rec.SuccessorID.String()}
+		return nil, &PermissionError{Field: "key", Reason: "the key making the change has been rotated out and is being retired; use its successor"}
 	}
 	if len(rec.Scopes) > 0 && !scopeHeld(rec.Scopes, scope) {
 		return nil, &ScopeError{Scope: scope}
@@ -88,6 +91,12 @@ func within(a *Record, k *Key) error {
 	}
 	var errs []error
 	deny := func(field, reason string) { errs = append(errs, &PermissionError{Field: field, Reason: reason}) }
+	if a.Type == Private && len(a.AllowedOrigins) == 0 && k.Type == Private && len(k.AllowedOrigins) > 0 {
+		// A server-only private key cannot make a private key that works
+		// from browsers. (Public keys are browser keys by design and
+		// cannot call private endpoints.)
+		deny("allowed_origins", "a private key may list origins only if the key making the change does: it cannot be used from browsers")
+	}
 	if len(a.AllowedOrigins) > 0 {
 		if len(k.AllowedOrigins) == 0 {
 			deny("allowed_origins", "must list origins: the key making the change is restricted to "+strings.Join(a.AllowedOrigins, ", "))

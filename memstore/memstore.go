@@ -170,25 +170,31 @@ func (s *Store) TouchLastUsed(ctx context.Context, uses []apikeys.Use) error {
 
 func compareID(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) }
 
-// clone copies rec, giving both lists one fresh backing array (one
-// allocation), capped so that appending to one cannot overwrite the other.
+// clone copies rec, giving its string lists one fresh backing array (one
+// allocation), each capped so that appending to one cannot overwrite the
+// next, and its address list a copy of its own.
 func clone(rec *apikeys.Record) apikeys.Record {
 	c := *rec
-	no, na := len(rec.AllowedOrigins), len(rec.AllowedAssistants)
-	if no+na == 0 {
-		c.AllowedOrigins, c.AllowedAssistants = nil, nil
-		return c
+	no, na, ns := len(rec.AllowedOrigins), len(rec.AllowedAssistants), len(rec.Scopes)
+	c.AllowedOrigins, c.AllowedAssistants, c.Scopes = nil, nil, nil
+	if no+na+ns > 0 {
+		buf := make([]string, no+na+ns)
+		copy(buf, rec.AllowedOrigins)
+		copy(buf[no:], rec.AllowedAssistants)
+		copy(buf[no+na:], rec.Scopes)
+		if no > 0 {
+			c.AllowedOrigins = buf[:no:no]
+		}
+		if na > 0 {
+			c.AllowedAssistants = buf[no : no+na : no+na]
+		}
+		if ns > 0 {
+			c.Scopes = buf[no+na:]
+		}
 	}
-	buf := make([]string, no+na)
-	copy(buf, rec.AllowedOrigins)
-	copy(buf[no:], rec.AllowedAssistants)
-	c.AllowedOrigins = buf[:no:no]
-	c.AllowedAssistants = buf[no:]
-	if no == 0 {
-		c.AllowedOrigins = nil
-	}
-	if na == 0 {
-		c.AllowedAssistants = nil
+	c.AllowedIPs = nil
+	if len(rec.AllowedIPs) > 0 {
+		c.AllowedIPs = slices.Clone(rec.AllowedIPs)
 	}
 	return c
 }
