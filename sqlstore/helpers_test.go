@@ -135,7 +135,7 @@ func randomTable(tb testing.TB) string {
 }
 
 // newStore returns a Store on a new table of db, not yet migrated. The
-// table and its versions table are dropped when tb ends.
+// table, its versions table and its change log are dropped when tb ends.
 func newStore(tb testing.TB, db *sqlx.DB, table string) *sqlstore.Store {
 	tb.Helper()
 	s, err := sqlstore.New(db, &sqlstore.Config{Table: table})
@@ -157,7 +157,7 @@ func dropTables(tb testing.TB, db *sqlx.DB, d sqlstore.Dialect, table string) {
 	tb.Helper()
 	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for _, name := range []string{table, table + "_schema_versions"} {
+	for _, name := range []string{table, table + "_schema_versions", table + "_changes"} {
 		if _, err := db.ExecContext(c, "DROP TABLE IF EXISTS "+quote(d, name)); err != nil {
 			tb.Errorf("drop %s: %v", name, err)
 		}

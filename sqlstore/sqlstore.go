@@ -9,7 +9,9 @@
 //	SQLite          modernc.org/sqlite ("sqlite") or mattn/go-sqlite3 ("sqlite3")
 //
 // A driver registered under another name (an instrumenting wrapper, say)
-// is used by setting Config.Dialect.
+// is used by setting Config.Dialect. (The package does import pgx's core,
+// github.com/jackc/pgx/v5, not its database/sql driver, to LISTEN on
+// PostgreSQL: see Invalidation.)
 //
 // # Schema
 //
@@ -18,10 +20,13 @@
 // schema versions in "<table>_schema_versions"; Schema returns the same DDL
 // for users who run their own migrations. The schema files are embedded
 // from schema/<dialect>/NNNN_*.sql: version 1 creates the table, version 2
-// adds successor_id. Users who run their own migrations and have version 1
-// apply version 2's file; Schema's whole text can be run again on an
-// existing table on PostgreSQL and MySQL (each statement is conditional),
-// not on SQLite, which has no ADD COLUMN IF NOT EXISTS.
+// adds successor_id, version 3 creates the change log "<table>_changes" on
+// MySQL and SQLite (see Invalidation; nothing on PostgreSQL, where the
+// version only keeps the numbers aligned). Users who run their own
+// migrations apply the files above the version they have; Schema's whole
+// text can be run again on an existing table on PostgreSQL and MySQL (each
+// statement is conditional), not on SQLite, which has no ADD COLUMN IF NOT
+// EXISTS.
 //
 //   - id is the primary key: native UUID on PostgreSQL, the canonical
 //     lower-case UUID text elsewhere (CHAR(36) ascii_bin on MySQL). Ids are
@@ -63,6 +68,67 @@
 // unique-violation error to apikeys.ErrDuplicate. Every other failure is
 // returned wrapped with %w and is never apikeys.ErrNotFound.
 //
+// # Invalidation
+//
+// A Store is also an apikeys.Invalidator, on every dialect: give it to the
+// Managers that share the table, with their caches, and a key changed or
+// deleted through one Manager is dropped from the others' caches within
+// milliseconds (PostgreSQL) or a poll interval (MySQL, SQLite), instead of
+// within CacheConfig.TTL:
+//
+//	m, err := apikeys.New(store, &apikeys.Config{
+//		Cache:       &apikeys.CacheConfig{},
+//		Invalidator: store,
+//	})
+//
+// PostgreSQL: Publish is SELECT pg_notify('apikeys:<table>', id), and
+// Subscribe LISTENs on that channel (quoted as written; at most 55 bytes,
+// within PostgreSQL's 63) on one connection of its own, outside the pool:
+// a pooled connection held for good would be taken from the store's work,
+// and would go back to the pool still listening. It opens that connection
+// with the configuration of a connection of the pool, read afresh for each
+// attempt, so it needs the pgx driver (github.com/jackc/pgx/v5/stdlib);
+// with lib/pq Subscribe returns an error at once (the Manager logs it and
+// falls back to the TTL), while Publish works with any driver. LISTEN
+// needs a session of its own: not through a pooler in transaction mode.
+// Liveness: a listening connection that has received nothing for
+// Config.LivenessTimeout (default 5s) sends a ping, and one that does not
+// answer within as long again is dropped, so a connection that silently
+// died is noticed within twice the timeout. Subscribe calls onReset once
+// it listens, when the connection fails and when it listens again, and
+// retries with a backoff from 50ms doubling to 5s. Tables of the same
+// name in several schemas of one database share a channel: each then
+// also drops the other's changed keys, which costs a store read, never a
+// stale answer.
+//
+// MySQL and SQLite have no NOTIFY: Publish inserts (seq, key_id,
+// created_at) into the change log "<table>_changes" (schema version 3),
+// and Subscribe reads the rows with a seq above the highest it has seen
+// every Config.PollInterval (default 500ms), through the store's pool. It
+// starts from the end of the log (then onReset), and when a read fails or
+// takes longer than Config.LivenessTimeout it calls onReset, and again
+// once a read succeeds, from the end of the log then. Gaps: an
+// AUTO_INCREMENT seq is taken when a row is inserted, not when it
+// commits, so a row can appear below one already read. Subscribe keeps
+// the seqs missing below the highest it has seen (at most 256, the
+// highest) and looks for them again on every poll, for 30s, after which a
+// seq is taken for one that will never come (a rolled-back insert, an
+// auto_increment_increment above 1). Pruning: every subscriber,
+// once a minute, deletes the rows older than 10 minutes by the database's
+// clock (SQLite: the process's) in batches of 500, at most 20 batches a
+// round, always keeping the newest row so that a sequence that a server
+// restart recomputes from the table cannot go back; a subscriber that
+// could not read for 5 minutes starts again from the end of the log with
+// onReset. It also notices a log that ends below what it has read (an
+// emptied, recreated table) and starts again. Several processes on one
+// SQLite file share its log like instances on a server; a single process
+// needs no Invalidator at all, the Manager dropping its own changes at
+// once.
+//
+// An instance that does not Publish (an older version, a Manager without
+// the Invalidator) leaves the others to their TTL for its changes. End
+// Subscribe (close the Manager) before closing the Store.
+//
 // # Drivers and DSNs
 //
 // MySQL: add parseTime=true to the DSN (the store also copes without it).
@@ -101,6 +167,21 @@ type Config struct {
 	// Dialect overrides the dialect New derives from db.DriverName(), for
 	// drivers registered under other names. Default: from the driver name.
 	Dialect Dialect
+
+	// PollInterval is how often Subscribe reads the change log on MySQL
+	// and SQLite, and so about the longest another instance keeps a
+	// revoked key after Publish (see "Invalidation" in the package doc).
+	// Default 500ms. PostgreSQL does not poll.
+	PollInterval time.Duration
+
+	// LivenessTimeout bounds how long Subscribe waits on the database
+	// before it takes the channel for failed, resets the cache and
+	// reconnects: each change-log read (MySQL, SQLite) and, on
+	// PostgreSQL, the listening connection's idle wait (after which it
+	// pings) and the ping itself, so a connection that silently stopped
+	// answering is noticed within twice this. Connecting gets twice this.
+	// Default 5s.
+	LivenessTimeout time.Duration
 }
 
 // Store is an apikeys.Store in an SQL table. It is safe for concurrent
@@ -116,6 +197,8 @@ type Store struct {
 	stmts                                                         []*stmt
 
 	bufs sync.Pool // of *scanBuf
+
+	inv invalidation // Publish and Subscribe (invalidate.go)
 }
 
 var _ apikeys.Store = (*Store)(nil)
@@ -169,6 +252,9 @@ func New(db *sqlx.DB, cfg *Config) (*Store, error) {
 	s.owner = mk("SELECT user_id FROM " + t + " WHERE id = ?")
 	s.del = mk("DELETE FROM " + t + " WHERE id = ? AND user_id = ?")
 	s.touch = mk("UPDATE " + t + " SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)")
+	if err := s.initInvalidation(&c, mk); err != nil {
+		return nil, fmt.Errorf("sqlstore: New: %w", err)
+	}
 	return s, nil
 }
 

@@ -90,9 +90,9 @@ func TestMigrate(t *testing.T) {
 						assert.NoError(t, err)
 					}
 				}
-				// Two migrations exist, so two version rows, whoever ran
+				// Three migrations exist, so three version rows, whoever ran
 				// them.
-				assert.Equal(t, 2, versionRows(t, db.DB, stores[0]))
+				assert.Equal(t, 3, versionRows(t, db.DB, stores[0]))
 				// Every pool sees a working table.
 				for _, s := range stores {
 					rec := testRecord(t, "migrate-user")
@@ -433,10 +433,12 @@ func TestSchema(t *testing.T) {
 			`ALTER TABLE "my_keys" ADD COLUMN IF NOT EXISTS successor_id UUID`}},
 		{sqlstore.MySQL, []string{"CREATE TABLE IF NOT EXISTS `my_keys`", "BINARY(32)", "DATETIME(6)", "VARBINARY(255)",
 			"KEY `my_keys_user_id_idx` (user_id, id)",
-			"table_name = 'my_keys'", "ALTER TABLE `my_keys` ADD COLUMN successor_id CHAR(36) CHARACTER SET ascii COLLATE ascii_bin NULL"}},
+			"table_name = 'my_keys'", "ALTER TABLE `my_keys` ADD COLUMN successor_id CHAR(36) CHARACTER SET ascii COLLATE ascii_bin NULL",
+			"CREATE TABLE IF NOT EXISTS `my_keys_changes`", "seq        BIGINT      NOT NULL AUTO_INCREMENT"}},
 		{sqlstore.SQLite, []string{`CREATE TABLE IF NOT EXISTS "my_keys"`, "BLOB",
 			`CREATE INDEX IF NOT EXISTS "my_keys_user_id_idx" ON "my_keys" (user_id, id)`,
-			`ALTER TABLE "my_keys" ADD COLUMN successor_id TEXT`}},
+			`ALTER TABLE "my_keys" ADD COLUMN successor_id TEXT`,
+			`CREATE TABLE IF NOT EXISTS "my_keys_changes"`, "PRIMARY KEY AUTOINCREMENT"}},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.dialect), func(t *testing.T) {

@@ -133,7 +133,7 @@ func issueKeys(t *testing.T) []issued {
 }
 
 // TestUpgradeFromVersion1 fills a version-1 table as version 1 of the store
-// did, migrates it to version 2 with a Store built before the upgrade, and
+// did, migrates it to the current version with a Store built before the upgrade, and
 // checks that every key is still there, unchanged, with the zero
 // SuccessorID, and still authorizes.
 func TestUpgradeFromVersion1(t *testing.T) {
@@ -180,7 +180,7 @@ func TestUpgradeFromVersion1(t *testing.T) {
 		require.True(t, errors.As(err, &se), "Authorize before the upgrade = %v, want a *apikeys.StoreError", err)
 
 		require.NoError(t, s.Migrate(ctx(t)))
-		require.Equal(t, 2, versionRows(t, db.DB, s))
+		require.Equal(t, 3, versionRows(t, db.DB, s))
 		require.True(t, hasSuccessorColumn(t, db, s.Table()), "version 2 lacks successor_id")
 		require.Len(t, v1Read(keys[0].rec.ID), len(v1Columns))
 		v1Insert(t, db, s.Table(), keys[len(keys)-1].rec)
@@ -222,7 +222,7 @@ func TestUpgradeFromVersion1(t *testing.T) {
 		requireSame(t, up, got)
 
 		require.NoError(t, s.Migrate(ctx(t)), "Migrate after the upgrade")
-		require.Equal(t, 2, versionRows(t, db.DB, s))
+		require.Equal(t, 3, versionRows(t, db.DB, s))
 	})
 }
 
@@ -248,7 +248,7 @@ func TestUpgradeRerun(t *testing.T) {
 		require.Equal(t, 1, versionRows(t, db.DB, s))
 
 		require.NoError(t, s.Migrate(ctx(t)))
-		require.Equal(t, 2, versionRows(t, db.DB, s))
+		require.Equal(t, 3, versionRows(t, db.DB, s))
 		got, err := s.Get(ctx(t), old.ID)
 		require.NoError(t, err)
 		requireSame(t, old, got)

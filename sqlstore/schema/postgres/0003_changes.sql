@@ -1,0 +1,6 @@
+-- apikeys sqlstore schema, version 3 (PostgreSQL): nothing to create.
+-- On MySQL and SQLite version 3 adds the change log that instances poll to
+-- learn that a key changed; PostgreSQL carries the same news with
+-- LISTEN/NOTIFY on the channel "apikeys:<table>" and needs no table. The
+-- version exists here too so that a schema version means the same on
+-- every dialect.
