@@ -19,8 +19,11 @@ import (
 // Revocation bounds: a change made through a Manager drops the key from
 // that Manager's cache at once. Other Managers sharing the store drop it
 // when their Invalidator delivers the change (redisstore: Redis pub/sub,
-// typically within a millisecond), and in any case within TTL. Stores
-// without notifications (memstore, sqlstore) rely on the TTL alone.
+// typically within a millisecond; sqlstore: PostgreSQL LISTEN/NOTIFY,
+// about as fast, or a change log MySQL and SQLite instances poll, within
+// its PollInterval), and in any case within TTL. A lost notification
+// channel resets (flushes) the cache. memstore needs none: it lives in one
+// process.
 //
 // Forged keys: the key format's checksum is public, so anyone can make
 // well-formed keys with random ids. Each costs one store read, and its
@@ -59,7 +62,7 @@ type CacheConfig struct {
 
 // Invalidator carries "this key changed" between Managers that share a
 // store, so that their caches drop changed and revoked keys at once.
-// redisstore.Store implements it with Redis pub/sub.
+// redisstore.Store and sqlstore.Store implement it.
 type Invalidator interface {
 	// Publish tells every subscriber, this process included, that the key
 	// with the id changed or was deleted.

@@ -328,7 +328,7 @@ func openSQL(t *testing.T, name, driver, dsn, target string, proxied, busy func(
 	t.Cleanup(func() {
 		ctx, cancel := cleanupCtx()
 		defer cancel()
-		for _, tbl := range []string{table, table + "_schema_versions"} {
+		for _, tbl := range []string{table, table + "_schema_versions", table + "_changes"} {
 			if _, err := direct.ExecContext(ctx, "DROP TABLE IF EXISTS "+quote(tbl)); err != nil {
 				t.Errorf("clean-up: drop %s: %v", tbl, err)
 			}

@@ -119,7 +119,7 @@ func openSQL(t *testing.T, driver, dsn string) apikeys.Store {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		for _, name := range []string{table, table + "_schema_versions"} {
+		for _, name := range []string{table, table + "_schema_versions", table + "_changes"} {
 			q := `DROP TABLE IF EXISTS "` + name + `"`
 			if s.Dialect() == sqlstore.MySQL {
 				q = "DROP TABLE IF EXISTS `" + name + "`"
