@@ -26,7 +26,15 @@ import (
 func TestConformance(t *testing.T) {
 	t.Parallel()
 	forEach(t, func(t *testing.T, db testDB) {
-		storetest.Run(t, func(t *testing.T) apikeys.Store { return migratedStore(t, db.DB) })
+		storetest.RunConfig(t, func(t *testing.T) apikeys.Store { return migratedStore(t, db.DB) }, storetest.Config{
+			// Another instance: its own pool and Store on the same table.
+			Reopen: func(t *testing.T, s apikeys.Store) apikeys.Store {
+				other, err := sqlstore.New(openPool(t, db.driver, db.dsnText), &sqlstore.Config{Table: s.(*sqlstore.Store).Table()})
+				require.NoError(t, err)
+				t.Cleanup(func() { other.Close() })
+				return other
+			},
+		})
 	})
 }
 
