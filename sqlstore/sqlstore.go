@@ -50,12 +50,25 @@
 //     byte: a case-insensitive or space-padding collation would let one
 //     user's id match another's.
 //
+// The schema version is checked, not assumed: Migrate refuses a table
+// that a newer release has migrated (a version it does not know is
+// recorded), changing nothing, with a *SchemaError wrapping
+// ErrSchemaTooNew; and CheckSchema tells a Store that does not migrate
+// whether the table is at exactly its version (nil), older
+// (ErrSchemaTooOld: run Migrate) or newer (ErrSchemaTooNew). New does not
+// check: it takes no context and does not touch the database, so call
+// Migrate or CheckSchema when a service starts. Both read the versions
+// table Migrate keeps; users who apply Schema themselves record there the
+// versions they apply.
+//
 // # Queries
 //
 // Every query is a constant string with placeholders, rebound for the
 // dialect, and runs with the caller's context. The statements are prepared
 // once per Store on first use (database/sql re-prepares them on each pooled
-// connection as needed) and released by Close. Get is one primary-key
+// connection as needed) and released by Close; the exception is the
+// last-used statement of MySQL and SQLite, which repeats its placeholders
+// once per use and is sent unprepared. Get is one primary-key
 // SELECT. Update is one UPDATE ... WHERE id = ? AND user_id = ? AND
 // version = ?; when it changes no row, a SELECT by id tells a missing or
 // foreign record (apikeys.ErrNotFound) from a stale version

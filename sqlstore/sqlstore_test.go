@@ -307,6 +307,7 @@ func TestUnavailable(t *testing.T) {
 				call func(context.Context) error
 			}{
 				{"Migrate", s.Migrate},
+				{"CheckSchema", s.CheckSchema},
 				{"Create", func(c context.Context) error { return s.Create(c, rec) }},
 				{"Get", func(c context.Context) error { _, err := s.Get(c, rec.ID); return err }},
 				{"List", func(c context.Context) error {
