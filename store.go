@@ -42,10 +42,12 @@ type Use struct {
 // a Store only keeps records and answers by id and by user. Every method
 // takes a context first and honours its deadline and cancellation.
 //
-// The contract, which storetest.Run checks for any implementation:
+// The contract, which storetest.Run (and RunConfig, for several instances
+// on the same data) checks for any implementation:
 //
 //   - Records round-trip: every field of Record written by Create or Update
-//     comes back equal from Get and List. Times come back in UTC, equal to at
+//     comes back equal from Get and List (but an Update keeps a later
+//     stored LastUsedAt; see Update). Times come back in UTC, equal to at
 //     least microsecond precision (the Manager writes microsecond-truncated
 //     UTC times). Empty and nil slices are interchangeable.
 //   - Results are copies: a caller that mutates a returned Record changes
@@ -56,9 +58,19 @@ type Use struct {
 //     owner itself for user reads).
 //   - Ids are UUIDv7 and sort by creation time; List returns a user's records
 //     in descending id order.
+//   - Tenants are told apart byte for byte: user ids that differ only in
+//     case, in spaces or in Unicode normalization form are different users.
 //   - Failures of the backend are returned wrapped (fmt.Errorf("...: %w",
 //     err)) and are never ErrNotFound: the Manager must be able to tell "no
-//     such key" from "store down".
+//     such key" from "store down". A call whose context is already done
+//     (canceled, or past its deadline) fails with an error that wraps
+//     ctx.Err() and changes nothing.
+//   - Several instances of a service, each with its own store value (its
+//     own connections) on the same data, may call any methods at once:
+//     each sees the others' writes, and concurrent calls neither fail for
+//     being concurrent (no deadlock between TouchLastUsed batches, say) nor
+//     lose what the contract keeps (the version check, the latest
+//     LastUsedAt).
 //   - A store never sees, and so never holds, a key value.
 type Store interface {
 	// Create stores a new record. It returns ErrDuplicate, storing nothing,
@@ -78,6 +90,13 @@ type Store interface {
 	// rec.UserID and have version rec.Version-1. It returns ErrNotFound
 	// when no such record exists for that user (including a deleted one)
 	// and ErrConflict, writing nothing, when the stored version differs.
+	//
+	// LastUsedAt is the exception to "replaces": Update never moves it
+	// back or clears it, and stores the later of the stored and rec's
+	// LastUsedAt (in the same atomic step as the version check). The
+	// record an Update writes was read earlier, and a TouchLastUsed batch
+	// of this or another instance, which does not change the version,
+	// may have come in between: writing rec's value would undo it.
 	Update(ctx context.Context, rec Record) error
 
 	// Delete removes the user's record with the id. It returns ErrNotFound
@@ -87,11 +106,16 @@ type Store interface {
 
 	// TouchLastUsed sets the LastUsedAt of each used key to its At where
 	// that is later than the stored value; it never moves LastUsedAt back.
-	// Ids without a record (keys deleted since) are skipped, not an error.
-	// It changes nothing else, not even Version: last use is advisory, so
-	// an Update that read the record earlier may write back an older
-	// LastUsedAt, which the next batch corrects. It need not be atomic
-	// across keys. The Manager calls it off the request path.
+	// Ids without a record (keys deleted since) are skipped, not an error;
+	// an id may appear more than once, and its latest At counts. It
+	// changes nothing else, not even Version: last use is advisory, and
+	// must not make a concurrent Update fail with ErrConflict (Update in
+	// turn keeps the later LastUsedAt). It need not be atomic across keys.
+	// Several instances flush uses of the same keys, in any order and at
+	// the same time: a batch must not fail because another one runs
+	// (write in an order that cannot deadlock). The Manager calls it off
+	// the request path, with at most 1000 uses per call; a store bounds
+	// the size of what it sends at once itself.
 	TouchLastUsed(ctx context.Context, uses []Use) error
 }
 

@@ -119,6 +119,11 @@ func (s *Store) Update(ctx context.Context, rec apikeys.Record) error {
 	if cur.Version != rec.Version-1 {
 		return apikeys.ErrConflict
 	}
+	// Never move the last use back: rec was read before any TouchLastUsed
+	// since (see apikeys.Store).
+	if cur.LastUsedAt.After(stored.LastUsedAt) {
+		stored.LastUsedAt = cur.LastUsedAt
+	}
 	s.byID[rec.ID] = stored
 	return nil
 }

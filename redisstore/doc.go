@@ -30,7 +30,8 @@
 // becomes the hash tag.
 //
 // The record hash has these fields, every one written on every Create and
-// Update, so an Update replaces the whole record:
+// Update, so an Update replaces the whole record (but last_used_at, which
+// it never moves back; see below):
 //
 //	type, name, user_id, user_email, hint   strings
 //	origins, assistants                     JSON arrays of strings
@@ -86,7 +87,16 @@
 //   - Update: one script checks that the record exists and belongs to the
 //     user (else apikeys.ErrNotFound) and that its version is rec.Version-1
 //     (else apikeys.ErrConflict, writing nothing), then replaces the fields
-//     and the expiry. The index does not change: ids and owners are fixed.
+//     and the expiry. It keeps the stored last_used_at when that is later
+//     than the one written (or the one written is empty): the record was
+//     read before, and a TouchLastUsed since, which does not change the
+//     version, must not be undone. The index does not change: ids and
+//     owners are fixed.
+//   - TouchLastUsed: one single-key script per use, all in one pipeline,
+//     each setting last_used_at only on an existing record and only to a
+//     later time (times compare exactly, as decimal strings). Instances
+//     flushing the same keys at once cannot deadlock: every script is
+//     atomic on its one key, and none waits for another.
 //   - Delete: one script deletes the record if it belongs to the user (else
 //     apikeys.ErrNotFound); then ZREM removes the id from the index. Once
 //     the record is gone the key stops authorizing, so Delete reports

@@ -171,3 +171,23 @@ func forEachBackend(t *testing.T, fn func(t *testing.T, b backend)) {
 		})
 	}
 }
+
+// secondClient returns a new client to the server or cluster rdb talks to,
+// with its own connections, as another instance of a service would have.
+// It is closed when t ends.
+func secondClient(t testing.TB, rdb redis.UniversalClient) redis.UniversalClient {
+	t.Helper()
+	var c redis.UniversalClient
+	switch r := rdb.(type) {
+	case *redis.Client:
+		o := r.Options()
+		c = redis.NewClient(&redis.Options{Addr: o.Addr, Username: o.Username, Password: o.Password, DB: o.DB})
+	case *redis.ClusterClient:
+		o := r.Options()
+		c = redis.NewClusterClient(&redis.ClusterOptions{Addrs: o.Addrs, Username: o.Username, Password: o.Password})
+	default:
+		t.Fatalf("secondClient: %T", rdb)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}

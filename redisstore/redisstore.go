@@ -173,7 +173,30 @@ return 1
 
 var createScript = redis.NewScript(createScriptSrc)
 
-// updateScript replaces a record of a user that has the expected version.
+// luaTimeBefore defines before(a, b): whether the encoded time a (decimal
+// Unix microseconds, as encodeTime writes them) is earlier than b. It
+// compares the decimal strings, exactly: tonumber would round times after
+// the year 2255 (beyond 2^53 microseconds) to a double. (No multiple
+// assignment: gopher-lua, under miniredis, assigns a before it evaluates
+// the second value.)
+const luaTimeBefore = `
+local function before(a, b)
+	local na = a:sub(1, 1) == '-'
+	local nb = b:sub(1, 1) == '-'
+	if na ~= nb then return na end
+	if na then
+		local absA = a:sub(2)
+		a = b:sub(2)
+		b = absA
+	end
+	if #a ~= #b then return #a < #b end
+	return a < b
+end
+`
+
+// updateScript replaces a record of a user that has the expected version,
+// keeping the stored last_used_at when it is later than the written one
+// (an Update never moves the last use back; see apikeys.Store).
 //
 //	KEYS[1]  the record key
 //	ARGV[1]  user_id, ARGV[2] the version the record must have
@@ -182,15 +205,27 @@ var createScript = redis.NewScript(createScriptSrc)
 //
 // It returns 1 when done, 0 when the user has no such record, -1 when the
 // version differs.
-const updateScriptSrc = `
-local cur = redis.call('HMGET', KEYS[1], 'user_id', 'version')
+const updateScriptSrc = luaTimeBefore + `
+local cur = redis.call('HMGET', KEYS[1], 'user_id', 'version', 'last_used_at')
 if cur[1] ~= ARGV[1] then
 	return 0
 end
 if cur[2] ~= ARGV[2] then
 	return -1
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+local fields = {unpack(ARGV, 4)}
+local used = cur[3]
+if used and used ~= '' then
+	for i = 1, #fields - 1, 2 do
+		if fields[i] == 'last_used_at' then
+			if fields[i + 1] == '' or before(fields[i + 1], used) then
+				fields[i + 1] = used
+			end
+			break
+		end
+	end
+end
+redis.call('HSET', KEYS[1], unpack(fields))
 if ARGV[3] == '' then
 	redis.call('PERSIST', KEYS[1])
 else
@@ -616,10 +651,10 @@ func decodeList(v string) ([]string, error) {
 
 // touchScriptSrc sets last_used_at if the record exists and the new time is
 // later. It never creates a record.
-const touchScriptSrc = `
+const touchScriptSrc = luaTimeBefore + `
 local cur = redis.call('HGET', KEYS[1], 'last_used_at')
 if cur == false then return 0 end
-if cur == '' or tonumber(cur) < tonumber(ARGV[1]) then
+if cur == '' or before(cur, ARGV[1]) then
   redis.call('HSET', KEYS[1], 'last_used_at', ARGV[1])
   return 1
 end
@@ -631,8 +666,11 @@ var touchScript = redis.NewScript(touchScriptSrc)
 // TouchLastUsed implements apikeys.Store: one single-key script per use,
 // all in one pipeline (which go-redis splits by node on Cluster).
 func (s *Store) TouchLastUsed(ctx context.Context, uses []apikeys.Use) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("redisstore: touch: %w", err)
+	}
 	if len(uses) == 0 {
-		return ctx.Err()
+		return nil
 	}
 	// Load the script once so the pipeline can use EVALSHA; a script
 	// flushed in between costs one failed batch, retried by the Manager.

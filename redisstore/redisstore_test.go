@@ -23,9 +23,18 @@ import (
 func TestConformance(t *testing.T) {
 	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
-		storetest.Run(t, func(t *testing.T) apikeys.Store {
+		storetest.RunConfig(t, func(t *testing.T) apikeys.Store {
 			s, _, _ := newStore(t, b, nil)
 			return s
+		}, storetest.Config{
+			// Another instance: its own client on the same server and
+			// namespace.
+			Reopen: func(t *testing.T, s apikeys.Store) apikeys.Store {
+				first := s.(*Store)
+				other, err := New(secondClient(t, first.rdb), &Config{Namespace: first.ns})
+				require.NoError(t, err)
+				return other
+			},
 		})
 	})
 }
@@ -388,11 +397,12 @@ func storeOps(ctx context.Context, s *Store, rec apikeys.Record) map[string]erro
 	_, getErr := s.Get(ctx, rec.ID)
 	_, listErr := s.List(ctx, rec.UserID, apikeys.ListQuery{Limit: 10})
 	return map[string]error{
-		"Create": s.Create(ctx, fresh),
-		"Get":    getErr,
-		"List":   listErr,
-		"Update": s.Update(ctx, up),
-		"Delete": s.Delete(ctx, rec.UserID, rec.ID),
+		"Create":        s.Create(ctx, fresh),
+		"Get":           getErr,
+		"List":          listErr,
+		"Update":        s.Update(ctx, up),
+		"Delete":        s.Delete(ctx, rec.UserID, rec.ID),
+		"TouchLastUsed": s.TouchLastUsed(ctx, []apikeys.Use{{ID: rec.ID, At: rec.LastUsedAt.Add(time.Hour)}}),
 	}
 }
 
@@ -435,4 +445,53 @@ func TestListEncoding(t *testing.T) {
 		_, err := decodeList(bad)
 		assert.Error(t, err, bad)
 	}
+}
+
+// TestLastUsedComparesExactly: the scripts compare last_used_at exactly,
+// also where Unix microseconds exceed 2^53 (after the year 2255), which a
+// Lua number (a double) rounds, and before 1970.
+func TestLastUsedComparesExactly(t *testing.T) {
+	t.Parallel()
+	late := time.Date(9999, 12, 31, 23, 59, 59, 999998000, time.UTC)
+	early := time.Date(1969, 7, 20, 20, 17, 40, 5000, time.UTC)
+	at := time.Date(2026, 3, 14, 15, 9, 26, 535897000, time.UTC)
+	µs := time.Microsecond
+	tests := []struct {
+		name          string
+		stored        time.Time
+		touch         time.Time // a TouchLastUsed; zero: none
+		update        bool      // then an Update writing written
+		written, want time.Time
+	}{
+		{"touch 1µs later, year 9999", late, late.Add(µs), false, time.Time{}, late.Add(µs)},
+		{"touch 1µs earlier, year 9999", late.Add(µs), late, false, time.Time{}, late.Add(µs)},
+		{"update 1µs earlier, year 9999", late.Add(µs), time.Time{}, true, late, late.Add(µs)},
+		{"update 1µs later, year 9999", late, time.Time{}, true, late.Add(µs), late.Add(µs)},
+		{"touch later, before 1970", early, early.Add(µs), false, time.Time{}, early.Add(µs)},
+		{"touch earlier, before 1970", early, early.Add(-µs), false, time.Time{}, early},
+		{"update earlier, before 1970", early, time.Time{}, true, early.Add(-time.Second), early},
+		{"update later, before 1970", early, time.Time{}, true, early.Add(µs), early.Add(µs)},
+		{"touch after 1970 over before", early, at, false, time.Time{}, at},
+		{"update before 1970 under after", at, time.Time{}, true, early, at},
+	}
+	forEachBackend(t, func(t *testing.T, b backend) {
+		s, _, _ := newStore(t, b, nil)
+		for _, tt := range tests {
+			rec := testRecord(t, "exact-user")
+			rec.LastUsedAt = tt.stored
+			require.NoError(t, s.Create(t.Context(), rec), tt.name)
+			if !tt.touch.IsZero() {
+				require.NoError(t, s.TouchLastUsed(t.Context(), []apikeys.Use{{ID: rec.ID, At: tt.touch}}), tt.name)
+			}
+			if tt.update {
+				up := rec
+				up.LastUsedAt = tt.written
+				up.Version++
+				require.NoError(t, s.Update(t.Context(), up), tt.name)
+			}
+			got, err := s.Get(t.Context(), rec.ID)
+			require.NoError(t, err, tt.name)
+			assert.Truef(t, got.LastUsedAt.Equal(tt.want), "%s: LastUsedAt = %v, want %v", tt.name, got.LastUsedAt, tt.want)
+		}
+	})
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/keyward/apikeys"
 )
 
 // Dialect names an SQL database family the store speaks.
@@ -57,6 +59,24 @@ type dialect struct {
 
 	// duplicate reports whether err is a unique violation.
 	duplicate func(error) bool
+
+	// laterLastUsed is what Update assigns to last_used_at: the later of
+	// the stored value and the written one, which each of its
+	// laterLastUsedArgs placeholders is (NULL for the zero time). It is
+	// NULL only when both are.
+	laterLastUsed     string
+	laterLastUsedArgs int
+
+	// touchSQL returns the statement that records k uses (see
+	// Store.TouchLastUsed), "?" placeholders, and touchArgs its arguments.
+	// touchFixed says the text does not depend on k (it is prepared once).
+	touchSQL   func(n names, k int) string
+	touchArgs  func(d *dialect, uses []apikeys.Use) []any
+	touchFixed bool
+
+	// tableExists counts the tables named by its one argument (unquoted)
+	// in the schema the store's statements use.
+	tableExists string
 }
 
 var dialects = map[Dialect]*dialect{
@@ -67,6 +87,13 @@ var dialects = map[Dialect]*dialect{
 		versionsDDL: `CREATE TABLE IF NOT EXISTS %s (version BIGINT NOT NULL PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)`,
 		timeArg:     func(t time.Time) any { return t.UTC().Truncate(time.Microsecond) },
 		duplicate:   pgDuplicate,
+		// GREATEST ignores NULLs.
+		laterLastUsed:     "GREATEST(last_used_at, ?)",
+		laterLastUsedArgs: 1,
+		touchSQL:          pgTouchSQL,
+		touchArgs:         pgTouchArgs,
+		touchFixed:        true,
+		tableExists:       "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = ?",
 	},
 	MySQL: {
 		name:  MySQL,
@@ -79,6 +106,13 @@ var dialects = map[Dialect]*dialect{
 		timeArg:   func(t time.Time) any { return t.UTC().Truncate(time.Microsecond).Format(mysqlTime) },
 		wallClock: true,
 		duplicate: mysqlDuplicate,
+		// GREATEST is NULL when an argument is; the casts make it compare
+		// times, not text.
+		laterLastUsed:     "COALESCE(GREATEST(last_used_at, CAST(? AS DATETIME(6))), last_used_at, CAST(? AS DATETIME(6)))",
+		laterLastUsedArgs: 2,
+		touchSQL:          mysqlTouchSQL,
+		touchArgs:         mysqlTouchArgs,
+		tableExists:       "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?",
 	},
 	SQLite: {
 		name:        SQLite,
@@ -87,7 +121,103 @@ var dialects = map[Dialect]*dialect{
 		versionsDDL: `CREATE TABLE IF NOT EXISTS %s (version INTEGER NOT NULL PRIMARY KEY, applied_at INTEGER NOT NULL)`,
 		timeArg:     func(t time.Time) any { return t.UnixMicro() },
 		duplicate:   sqliteDuplicate,
+		// max() with several arguments is NULL when one is.
+		laterLastUsed:     "COALESCE(max(last_used_at, ?), last_used_at, ?)",
+		laterLastUsedArgs: 2,
+		touchSQL:          sqliteTouchSQL,
+		touchArgs:         sqliteTouchArgs,
+		tableExists:       "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
 	},
+}
+
+// Recording uses (Store.TouchLastUsed) takes one statement per chunk of at
+// most maxTouch uses, sorted by id and each id once. Two such statements
+// running at once, from two instances flushing the same keys, must not
+// deadlock: each locks its rows in ascending id order (PostgreSQL: a
+// SELECT ... ORDER BY id FOR UPDATE before the UPDATE; MySQL: a
+// single-table UPDATE ... ORDER BY id, which locks as it reads the primary
+// key), so neither can hold a row the other has while waiting for one the
+// other holds. SQLite has one writer at a time. A row is written only when
+// its use is later than the stored last_used_at, compared on the row as
+// locked, so the latest time wins whatever the order of the statements.
+
+// pgTouchSQL: the ids and times go as two array literals, a statement of
+// fixed text for any number of uses, and the same with every driver.
+func pgTouchSQL(n names, _ int) string {
+	return `WITH u AS (
+    SELECT * FROM unnest(CAST(CAST(? AS text) AS uuid[]), CAST(CAST(? AS text) AS timestamptz[])) AS u(id, at)
+), locked AS MATERIALIZED (
+    SELECT k.id, u.at FROM ` + n.Table + ` AS k JOIN u ON k.id = u.id
+    WHERE k.last_used_at IS NULL OR k.last_used_at < u.at
+    ORDER BY k.id
+    FOR UPDATE OF k
+)
+UPDATE ` + n.Table + ` AS k SET last_used_at = locked.at FROM locked
+WHERE k.id = locked.id AND (k.last_used_at IS NULL OR k.last_used_at < locked.at)`
+}
+
+func pgTouchArgs(_ *dialect, uses []apikeys.Use) []any {
+	ids := make([]byte, 0, 2+37*len(uses))
+	ats := make([]byte, 0, 2+30*len(uses))
+	ids, ats = append(ids, '{'), append(ats, '{')
+	for i, u := range uses {
+		if i > 0 {
+			ids, ats = append(ids, ','), append(ats, ',')
+		}
+		ids = append(ids, u.ID.String()...)
+		ats = append(ats, '"')
+		ats = u.At.UTC().Truncate(time.Microsecond).AppendFormat(ats, "2006-01-02T15:04:05.999999Z07:00")
+		ats = append(ats, '"')
+	}
+	return []any{string(append(ids, '}')), string(append(ats, '}'))}
+}
+
+// mysqlTouchSQL: CASE id WHEN ? THEN ? ... picks each row's time, in the
+// assignment and in the condition that keeps it from moving back.
+func mysqlTouchSQL(n names, k int) string {
+	var b strings.Builder
+	pick := func() {
+		b.WriteString("CASE id")
+		for range k {
+			b.WriteString(" WHEN ? THEN CAST(? AS DATETIME(6))")
+		}
+		b.WriteString(" END")
+	}
+	b.WriteString("UPDATE " + n.Table + " SET last_used_at = ")
+	pick()
+	b.WriteString(" WHERE id IN (?" + strings.Repeat(", ?", k-1) + ") AND (last_used_at IS NULL OR last_used_at < ")
+	pick()
+	b.WriteString(") ORDER BY id")
+	return b.String()
+}
+
+func mysqlTouchArgs(d *dialect, uses []apikeys.Use) []any {
+	pick := make([]any, 0, 2*len(uses))
+	in := make([]any, 0, len(uses))
+	for _, u := range uses {
+		id := u.ID.String()
+		pick = append(pick, id, d.timeArg(u.At))
+		in = append(in, id)
+	}
+	args := make([]any, 0, 5*len(uses))
+	args = append(args, pick...)
+	args = append(args, in...)
+	return append(args, pick...)
+}
+
+// sqliteTouchSQL: UPDATE ... FROM a VALUES list (SQLite 3.33 or later).
+func sqliteTouchSQL(n names, k int) string {
+	return "UPDATE " + n.Table + " SET last_used_at = u.at" +
+		" FROM (SELECT column1 AS id, column2 AS at FROM (VALUES (?, ?)" + strings.Repeat(", (?, ?)", k-1) + ")) AS u" +
+		" WHERE " + n.Table + ".id = u.id AND (" + n.Table + ".last_used_at IS NULL OR " + n.Table + ".last_used_at < u.at)"
+}
+
+func sqliteTouchArgs(d *dialect, uses []apikeys.Use) []any {
+	args := make([]any, 0, 2*len(uses))
+	for _, u := range uses {
+		args = append(args, u.ID.String(), d.timeArg(u.At))
+	}
+	return args
 }
 
 const mysqlTime = "2006-01-02 15:04:05.000000"

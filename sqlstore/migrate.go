@@ -27,6 +27,13 @@ import (
 // this package name the column, so run Migrate before the Stores of this
 // version serve; Stores of the previous version name their columns too
 // and keep working on the upgraded table.
+//
+// Migrate refuses a table whose recorded schema version is newer than the
+// latest this code knows (a newer release has migrated it): it changes
+// nothing and returns a *SchemaError that wraps ErrSchemaTooNew and names
+// both versions. Once Migrate returns nil, the table is at exactly this
+// code's version. To check the version without migrating, as instances
+// that leave migrations to a deploy step do, use CheckSchema.
 func (s *Store) Migrate(ctx context.Context) error {
 	return s.migrate(ctx, math.MaxInt64)
 }
@@ -42,38 +49,161 @@ func (s *Store) migrate(ctx context.Context, upTo int64) error {
 	case SQLite:
 		err = s.migrateSQLite(ctx, upTo)
 	}
+	var se *SchemaError
+	if errors.As(err, &se) {
+		return se // it names the table
+	}
 	if err != nil {
 		return fmt.Errorf("sqlstore: migrate %s: %w", s.table, err)
 	}
 	return nil
 }
 
-// execQuerier is what a migration runs on: a *sql.Tx or a *sql.Conn.
+// ErrSchemaTooNew and ErrSchemaTooOld tell why the schema version of a
+// table is not the one this code expects. A *SchemaError wraps one of
+// them.
+var (
+	// ErrSchemaTooNew: a newer release of this package has migrated the
+	// table. Migrate refuses it, changing nothing, and CheckSchema reports
+	// it: run the newer release. (Whether this release still works on the
+	// newer schema is for that release's notes to say; its statements
+	// name their columns, so an added column alone does not break it.)
+	ErrSchemaTooNew = errors.New("sqlstore: schema is newer than this code")
+	// ErrSchemaTooOld: the table lacks a migration of this release, or
+	// does not exist: run Migrate (or apply the missing schema files and
+	// record them).
+	ErrSchemaTooOld = errors.New("sqlstore: schema is older than this code")
+)
+
+// SchemaError reports a table whose schema version is not the one this
+// code expects. It wraps ErrSchemaTooNew or ErrSchemaTooOld.
+type SchemaError struct {
+	Table string
+	// Database is the schema version of the table: the highest version
+	// recorded in "<table>_schema_versions" when that is newer than Code,
+	// else the highest version up to which every migration of this code
+	// is recorded (0: none, or no versions table).
+	Database int64
+	// Code is the latest schema version this code knows.
+	Code int64
+	Err  error // ErrSchemaTooNew or ErrSchemaTooOld
+}
+
+func (e *SchemaError) Error() string {
+	switch e.Err {
+	case ErrSchemaTooNew:
+		return fmt.Sprintf("sqlstore: table %s: schema version %d is newer than this code's version %d; run a release that knows version %d",
+			e.Table, e.Database, e.Code, e.Database)
+	case ErrSchemaTooOld:
+		return fmt.Sprintf("sqlstore: table %s: schema version %d is older than this code's version %d; run Migrate",
+			e.Table, e.Database, e.Code)
+	}
+	return fmt.Sprintf("sqlstore: table %s: schema version %d, this code's version %d: %v", e.Table, e.Database, e.Code, e.Err)
+}
+
+func (e *SchemaError) Unwrap() error { return e.Err }
+
+// latestVersion is the latest schema version of the dialect's migrations.
+func (s *Store) latestVersion() int64 {
+	ms := migrations[s.d.name]
+	return ms[len(ms)-1].version
+}
+
+// schemaState compares the recorded versions with the migrations this code
+// knows: a *SchemaError when a recorded version is newer than all of them,
+// or (when exact) when one of them is not recorded.
+func (s *Store) schemaState(applied map[int64]bool, exact bool) error {
+	code := s.latestVersion()
+	newest := int64(0)
+	for v := range applied {
+		newest = max(newest, v)
+	}
+	if newest > code {
+		return &SchemaError{Table: s.table, Database: newest, Code: code, Err: ErrSchemaTooNew}
+	}
+	if !exact {
+		return nil
+	}
+	var complete int64 // every migration up to it is recorded
+	for _, m := range migrations[s.d.name] {
+		if !applied[m.version] {
+			return &SchemaError{Table: s.table, Database: complete, Code: code, Err: ErrSchemaTooOld}
+		}
+		complete = m.version
+	}
+	return nil
+}
+
+// CheckSchema reports whether the table is at exactly the schema version
+// this code expects, as recorded by Migrate in "<table>_schema_versions":
+// nil when it is, else a *SchemaError wrapping ErrSchemaTooNew or
+// ErrSchemaTooOld (a missing table is too old), or the database's error.
+// It only reads. Call it when a service starts, if migrations run
+// elsewhere (a deploy step, another tool): a Store on an older schema
+// fails at its first statement that names a missing column, and one on a
+// newer schema may miss what the newer release relies on. Migrate checks
+// the same, so a service that runs Migrate at start needs no CheckSchema.
+// (New does not check: it takes no context and does not touch the
+// database.) Users who apply Schema themselves, without Migrate, record
+// each version they apply in the versions table to use it.
+func (s *Store) CheckSchema(ctx context.Context) error {
+	applied, err := s.appliedVersions(ctx, s.db, true)
+	if err != nil {
+		return fmt.Errorf("sqlstore: check schema of %s: %w", s.table, err)
+	}
+	return s.schemaState(applied, true)
+}
+
+// execQuerier is what a migration runs on (a *sql.Tx or a *sql.Conn), or
+// a schema check (the *sqlx.DB).
 type execQuerier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// apply runs the migrations up to upTo not yet recorded, under the
-// caller's lock.
-func (s *Store) apply(ctx context.Context, ex execQuerier, upTo int64) error {
-	if _, err := ex.ExecContext(ctx, fmt.Sprintf(s.d.versionsDDL, s.n.Versions)); err != nil {
-		return err
-	}
+// appliedVersions reads the recorded schema versions. When mayBeMissing
+// and the versions table does not exist, it returns none.
+func (s *Store) appliedVersions(ctx context.Context, ex execQuerier, mayBeMissing bool) (map[int64]bool, error) {
 	rows, err := ex.QueryContext(ctx, "SELECT version FROM "+s.n.Versions)
 	if err != nil {
-		return err
+		if mayBeMissing && ctx.Err() == nil {
+			// Tell a missing table from a failure by the catalog, not by
+			// the drivers' error texts.
+			var n int
+			cerr := ex.QueryRowContext(ctx, s.d.rebind(s.d.tableExists), s.n.TableName+"_schema_versions").Scan(&n)
+			if cerr == nil && n == 0 {
+				return map[int64]bool{}, nil
+			}
+		}
+		return nil, err
 	}
 	applied := make(map[int64]bool)
 	for rows.Next() {
 		var v int64
 		if err := rows.Scan(&v); err != nil {
 			rows.Close()
-			return err
+			return nil, err
 		}
 		applied[v] = true
 	}
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return nil, err
+	}
+	return applied, nil
+}
+
+// apply runs the migrations up to upTo not yet recorded, under the
+// caller's lock. It applies none when the table is newer than this code.
+func (s *Store) apply(ctx context.Context, ex execQuerier, upTo int64) error {
+	if _, err := ex.ExecContext(ctx, fmt.Sprintf(s.d.versionsDDL, s.n.Versions)); err != nil {
+		return err
+	}
+	applied, err := s.appliedVersions(ctx, ex, false)
+	if err != nil {
+		return err
+	}
+	if err := s.schemaState(applied, false); err != nil {
 		return err
 	}
 	record := s.d.rebind("INSERT INTO " + s.n.Versions + " (version, applied_at) VALUES (?, ?)")

@@ -55,18 +55,43 @@
 //     byte: a case-insensitive or space-padding collation would let one
 //     user's id match another's.
 //
+// The schema version is checked, not assumed: Migrate refuses a table
+// that a newer release has migrated (a version it does not know is
+// recorded), changing nothing, with a *SchemaError wrapping
+// ErrSchemaTooNew; and CheckSchema tells a Store that does not migrate
+// whether the table is at exactly its version (nil), older
+// (ErrSchemaTooOld: run Migrate) or newer (ErrSchemaTooNew). New does not
+// check: it takes no context and does not touch the database, so call
+// Migrate or CheckSchema when a service starts. Both read the versions
+// table Migrate keeps; users who apply Schema themselves record there the
+// versions they apply.
+//
 // # Queries
 //
 // Every query is a constant string with placeholders, rebound for the
 // dialect, and runs with the caller's context. The statements are prepared
 // once per Store on first use (database/sql re-prepares them on each pooled
-// connection as needed) and released by Close. Get is one primary-key
+// connection as needed) and released by Close; the exception is the
+// last-used statement of MySQL and SQLite, which repeats its placeholders
+// once per use and is sent unprepared. Get is one primary-key
 // SELECT. Update is one UPDATE ... WHERE id = ? AND user_id = ? AND
 // version = ?; when it changes no row, a SELECT by id tells a missing or
 // foreign record (apikeys.ErrNotFound) from a stale version
-// (apikeys.ErrConflict). Delete is one DELETE. Create maps the driver's
-// unique-violation error to apikeys.ErrDuplicate. Every other failure is
-// returned wrapped with %w and is never apikeys.ErrNotFound.
+// (apikeys.ErrConflict). It sets last_used_at to the later of the stored
+// and the written value (GREATEST, or its NULL-safe equivalent), so an
+// Update never undoes a last-used flush that came after its read. Delete
+// is one DELETE. Create maps the driver's unique-violation error to
+// apikeys.ErrDuplicate. Every other failure is returned wrapped with %w
+// and is never apikeys.ErrNotFound.
+//
+// TouchLastUsed writes a batch of uses with one statement per 500 uses,
+// each its own short transaction, sorted by id, and never moves
+// last_used_at back: PostgreSQL UPDATE ... FROM unnest of two arrays,
+// after locking the rows with SELECT ... ORDER BY id FOR UPDATE; MySQL a
+// single-table UPDATE ... SET last_used_at = CASE id ... ORDER BY id;
+// SQLite UPDATE ... FROM (VALUES ...) (SQLite 3.33 or later). Each locks
+// its rows in id order, so instances flushing the same keys at once wait
+// for each other and never deadlock.
 //
 // # Invalidation
 //
@@ -139,10 +164,12 @@
 package sqlstore
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -193,8 +220,13 @@ type Store struct {
 	table string
 	n     names
 
-	get, listFirst, listBefore, insert, update, owner, del, touch *stmt
-	stmts                                                         []*stmt
+	get, listFirst, listBefore, insert, update, owner, del *stmt
+	// touch is the prepared TouchLastUsed statement of a dialect whose
+	// statement text does not depend on the number of uses; nil for the
+	// others, whose statements are sent unprepared.
+	touch  *stmt
+	stmts  []*stmt
+	closed atomic.Bool
 
 	bufs sync.Pool // of *scanBuf
 
@@ -248,10 +280,13 @@ func New(db *sqlx.DB, cfg *Config) (*Store, error) {
 	s.insert = mk("INSERT INTO " + t + " (" + columns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 	s.update = mk("UPDATE " + t + " SET key_type = ?, name = ?, allowed_origins = ?, allowed_assistants = ?, " +
 		"transient_assistant = ?, user_email = ?, hint = ?, digest = ?, created_at = ?, updated_at = ?, " +
-		"expires_at = ?, last_used_at = ?, version = ?, successor_id = ? WHERE id = ? AND user_id = ? AND version = ?")
+		"expires_at = ?, last_used_at = " + d.laterLastUsed + ", version = ?, successor_id = ? " +
+		"WHERE id = ? AND user_id = ? AND version = ?")
 	s.owner = mk("SELECT user_id FROM " + t + " WHERE id = ?")
 	s.del = mk("DELETE FROM " + t + " WHERE id = ? AND user_id = ?")
-	s.touch = mk("UPDATE " + t + " SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)")
+	if d.touchFixed {
+		s.touch = mk(d.touchSQL(s.n, maxTouch))
+	}
 	if err := s.initInvalidation(&c, mk); err != nil {
 		return nil, fmt.Errorf("sqlstore: New: %w", err)
 	}
@@ -276,6 +311,7 @@ func (s *Store) Schema() string {
 // Close releases the store's prepared statements. Later calls fail. It
 // does not close the *sqlx.DB.
 func (s *Store) Close() error {
+	s.closed.Store(true)
 	var errs []error
 	for _, st := range s.stmts {
 		errs = append(errs, st.close())
@@ -437,15 +473,22 @@ func (s *Store) List(ctx context.Context, userID string, q apikeys.ListQuery) ([
 	return out, nil
 }
 
-// Update implements apikeys.Store.
+// Update implements apikeys.Store. last_used_at becomes the later of the
+// stored and the written value, in the UPDATE itself (see
+// apikeys.Store.Update).
 func (s *Store) Update(ctx context.Context, rec apikeys.Record) error {
-	res, err := s.update.exec(ctx,
+	var args [20]any
+	a := append(args[:0],
 		string(rec.Type), rec.Name,
 		listString(rec.AllowedOrigins), listString(rec.AllowedAssistants), rec.TransientAssistant,
 		rec.UserEmail, rec.Hint, rec.Digest[:],
-		s.d.timeArg(rec.CreatedAt), s.d.timeArg(rec.UpdatedAt), s.nullTime(rec.ExpiresAt), s.nullTime(rec.LastUsedAt),
-		rec.Version, nullUUID(rec.SuccessorID),
-		rec.ID, rec.UserID, rec.Version-1)
+		s.d.timeArg(rec.CreatedAt), s.d.timeArg(rec.UpdatedAt), s.nullTime(rec.ExpiresAt))
+	lastUsed := s.nullTime(rec.LastUsedAt)
+	for range s.d.laterLastUsedArgs {
+		a = append(a, lastUsed)
+	}
+	a = append(a, rec.Version, nullUUID(rec.SuccessorID), rec.ID, rec.UserID, rec.Version-1)
+	res, err := s.update.exec(ctx, a...)
 	if err != nil {
 		return fmt.Errorf("sqlstore: update: %w", err)
 	}
@@ -492,32 +535,51 @@ func (s *Store) Delete(ctx context.Context, userID string, id uuid.UUID) error {
 	return nil
 }
 
-// TouchLastUsed implements apikeys.Store: one UPDATE per use, all in one
-// transaction, so a batch costs one commit.
+// maxTouch bounds the uses one TouchLastUsed statement writes: at most 5
+// placeholders each (MySQL), well below every dialect's limit.
+const maxTouch = 500
+
+// TouchLastUsed implements apikeys.Store. It sorts the uses by id, keeps
+// the latest of each id, and writes them with one statement per maxTouch
+// uses, each its own transaction, which locks its rows in id order: two
+// instances flushing the same keys at once wait for each other, row by
+// row, and never deadlock (see the dialects' touch statements).
 func (s *Store) TouchLastUsed(ctx context.Context, uses []apikeys.Use) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("sqlstore: touch: %w", err)
+	}
 	if len(uses) == 0 {
-		return ctx.Err()
+		return nil
 	}
-	p, err := s.touch.prepared(ctx)
-	if err != nil {
-		return fmt.Errorf("sqlstore: touch: %w", err)
+	if s.closed.Load() {
+		return fmt.Errorf("sqlstore: touch: %w", errClosed)
 	}
-	tx, err := s.db.BeginTxx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("sqlstore: touch: %w", err)
-	}
-	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
-	st := tx.StmtxContext(ctx, p)
-	for _, u := range uses {
-		at := s.d.timeArg(u.At)
-		if _, err := st.ExecContext(ctx, at, u.ID, at); err != nil {
+	for chunk := range slices.Chunk(latestUses(uses), maxTouch) {
+		args := s.d.touchArgs(s.d, chunk)
+		var err error
+		if s.touch != nil {
+			_, err = s.touch.exec(ctx, args...)
+		} else {
+			_, err = s.db.ExecContext(ctx, s.d.rebind(s.d.touchSQL(s.n, len(chunk))), args...)
+		}
+		if err != nil {
 			return fmt.Errorf("sqlstore: touch: %w", err)
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlstore: touch: %w", err)
-	}
 	return nil
+}
+
+// latestUses returns the uses sorted by id, with only the latest use of
+// each id. It does not modify uses.
+func latestUses(uses []apikeys.Use) []apikeys.Use {
+	out := slices.Clone(uses)
+	slices.SortFunc(out, func(a, b apikeys.Use) int {
+		if c := bytes.Compare(a.ID[:], b.ID[:]); c != 0 {
+			return c
+		}
+		return b.At.Compare(a.At) // latest first
+	})
+	return slices.CompactFunc(out, func(a, b apikeys.Use) bool { return a.ID == b.ID })
 }
 
 // scanBuf is a record and the scan destinations that point into it,

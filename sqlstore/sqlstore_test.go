@@ -26,7 +26,15 @@ import (
 func TestConformance(t *testing.T) {
 	t.Parallel()
 	forEach(t, func(t *testing.T, db testDB) {
-		storetest.Run(t, func(t *testing.T) apikeys.Store { return migratedStore(t, db.DB) })
+		storetest.RunConfig(t, func(t *testing.T) apikeys.Store { return migratedStore(t, db.DB) }, storetest.Config{
+			// Another instance: its own pool and Store on the same table.
+			Reopen: func(t *testing.T, s apikeys.Store) apikeys.Store {
+				other, err := sqlstore.New(openPool(t, db.driver, db.dsnText), &sqlstore.Config{Table: s.(*sqlstore.Store).Table()})
+				require.NoError(t, err)
+				t.Cleanup(func() { other.Close() })
+				return other
+			},
+		})
 	})
 }
 
@@ -302,6 +310,7 @@ func TestUnavailable(t *testing.T) {
 				call func(context.Context) error
 			}{
 				{"Migrate", s.Migrate},
+				{"CheckSchema", s.CheckSchema},
 				{"Create", func(c context.Context) error { return s.Create(c, rec) }},
 				{"Get", func(c context.Context) error { _, err := s.Get(c, rec.ID); return err }},
 				{"List", func(c context.Context) error {

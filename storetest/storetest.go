@@ -9,8 +9,29 @@
 // with the others, so the factory must give each call its own namespace
 // (a table, a key prefix) and register its clean-up with t.Cleanup.
 //
+// # Several instances
+//
+// Services run several instances on one database or one Redis, each with
+// its own store value, its own connections and its own prepared
+// statements. Some subtests (their names start with "Instances") check
+// what only shows then, such as two instances flushing last-used times of
+// the same keys at once. A store that can open a second handle on the data
+// of a store it made says how with RunConfig:
+//
+//	storetest.RunConfig(t, newTestStore, storetest.Config{
+//		Reopen: func(t *testing.T, s apikeys.Store) apikeys.Store {
+//			// a new client or pool, on the same server, namespace or table as s
+//		},
+//	})
+//
+// Without Reopen (Run, or a zero Config) those subtests use the store value
+// from the factory for both instances, which is all an in-process store
+// such as memstore can offer.
+//
 // The suite uses only the standard testing package, so that store packages
-// can import it without pulling in test dependencies.
+// can import it without pulling in test dependencies. It reports failures
+// only from the test goroutine: its own goroutines collect errors, which
+// the test checks after waiting for them.
 package storetest
 
 import (
@@ -30,8 +51,30 @@ import (
 	"github.com/keyward/apikeys"
 )
 
-// Run runs the conformance suite against stores made by newStore.
+// Config tells the suite what it may do with a store beyond the methods
+// of apikeys.Store. The zero value is valid.
+type Config struct {
+	// Reopen returns a second handle on the data of s, a store the
+	// factory made for the same subtest: what another instance of a
+	// service would have, with its own connections (a new Redis client
+	// or *sql.DB pool, say) on the same server and namespace or table.
+	// Writes through either handle must be seen through the other. It
+	// registers its clean-up with t.Cleanup; the suite may call it more
+	// than once per store. Nil: the store value itself serves as the
+	// second instance.
+	Reopen func(t *testing.T, s apikeys.Store) apikeys.Store
+}
+
+// Run runs the conformance suite against stores made by newStore, with
+// the zero Config.
 func Run(t *testing.T, newStore func(t *testing.T) apikeys.Store) {
+	t.Helper()
+	RunConfig(t, newStore, Config{})
+}
+
+// RunConfig runs the conformance suite against stores made by newStore,
+// as cfg allows.
+func RunConfig(t *testing.T, newStore func(t *testing.T) apikeys.Store, cfg Config) {
 	t.Helper()
 	tests := []struct {
 		name string
@@ -50,18 +93,41 @@ func Run(t *testing.T, newStore func(t *testing.T) apikeys.Store) {
 		{"Pagination", testPagination},
 		{"ListEmpty", testListEmpty},
 		{"TenantIsolation", testTenantIsolation},
+		{"UserIDsCompareExactly", testUserIDsExact},
 		{"ReturnsCopies", testReturnsCopies},
 		{"ConcurrentCreates", testConcurrentCreates},
 		{"ConcurrentUpdates", testConcurrentUpdates},
 		{"ConcurrentDeletes", testConcurrentDeletes},
 		{"CanceledContext", testCanceledContext},
+		{"ExpiredDeadline", testExpiredDeadline},
 		{"NoKeyValueStored", testNoKeyValue},
 		{"TouchLastUsed", testTouchLastUsed},
+		{"UpdateKeepsLastUsed", testUpdateKeepsLastUsed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			tt.fn(t, newStore(t))
+		})
+	}
+	// Subtests with two instances on the same data.
+	instances := []struct {
+		name string
+		fn   func(t *testing.T, a, b apikeys.Store)
+	}{
+		{"InstancesShareData", testInstancesShareData},
+		{"InstancesTouchConcurrently", testInstancesTouch},
+		{"InstancesUpdateAfterTouch", testInstancesUpdateAfterTouch},
+	}
+	for _, tt := range instances {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			a := newStore(t)
+			b := a
+			if cfg.Reopen != nil {
+				b = cfg.Reopen(t, a)
+			}
+			tt.fn(t, a, b)
 		})
 	}
 }
@@ -522,25 +588,59 @@ func testReturnsCopies(t *testing.T, s apikeys.Store) {
 
 const workers = 8
 
+// errorList collects errors from goroutines, for the test goroutine to
+// report after waiting for them: the suite reports failures only from the
+// test goroutine.
+type errorList struct {
+	mu   sync.Mutex
+	errs []error
+}
+
+func (l *errorList) add(format string, args ...any) {
+	l.mu.Lock()
+	l.errs = append(l.errs, fmt.Errorf(format, args...))
+	l.mu.Unlock()
+}
+
+// report fails t with the collected errors, the first few of them in
+// full. Call it after the goroutines are done.
+func (l *errorList) report(t *testing.T) {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	const shown = 5
+	for i, err := range l.errs {
+		if i == shown {
+			t.Errorf("... and %d more errors", len(l.errs)-shown)
+			break
+		}
+		t.Error(err)
+	}
+}
+
 func testConcurrentCreates(t *testing.T, s apikeys.Store) {
 	user := userName(t)
 	const each = 10
+	recs := make([][]apikeys.Record, workers)
+	for w := range recs {
+		for range each {
+			recs[w] = append(recs[w], record(t, user))
+		}
+	}
+	c := ctx(t)
+	var errs errorList
 	var wg sync.WaitGroup
-	errs := make(chan error, workers*each)
-	for range workers {
+	for w := range workers {
 		wg.Go(func() {
-			for range each {
-				if err := s.Create(ctx(t), record(t, user)); err != nil {
-					errs <- err
+			for _, rec := range recs[w] {
+				if err := s.Create(c, rec); err != nil {
+					errs.add("concurrent Create: %w", err)
 				}
 			}
 		})
 	}
 	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Errorf("concurrent Create: %v", err)
-	}
+	errs.report(t)
 	list, err := s.List(ctx(t), user, apikeys.ListQuery{Limit: workers*each + 1})
 	if err != nil {
 		t.Fatal(err)
@@ -561,35 +661,38 @@ func testConcurrentUpdates(t *testing.T, s apikeys.Store) {
 	mustCreate(t, s, rec)
 	const each = 10
 	const maxTries = 100 * workers * each // a fair store needs about workers*each
+	c := ctx(t)
 	var ok atomic.Int64
+	var errs errorList
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
 			for done, tries := 0, 0; done < each; tries++ {
 				if tries == maxTries {
-					t.Errorf("worker %d: %d of %d updates done after %d tries: the store makes no progress", w, done, each, tries)
+					errs.add("worker %d: %d of %d updates done after %d tries: the store makes no progress", w, done, each, tries)
 					return
 				}
-				cur, err := s.Get(ctx(t), rec.ID)
+				cur, err := s.Get(c, rec.ID)
 				if err != nil {
-					t.Errorf("Get: %v", err)
+					errs.add("Get: %w", err)
 					return
 				}
 				cur.Version++
 				cur.AllowedAssistants = append(cur.AllowedAssistants, fmt.Sprintf("w%d-%d", w, done))
-				switch err := s.Update(ctx(t), cur); {
+				switch err := s.Update(c, cur); {
 				case err == nil:
 					ok.Add(1)
 					done++
 				case errors.Is(err, apikeys.ErrConflict):
 				default:
-					t.Errorf("Update: %v", err)
+					errs.add("Update: %w", err)
 					return
 				}
 			}
 		})
 	}
 	wg.Wait()
+	errs.report(t)
 	got := mustGet(t, s, rec.ID)
 	if got.Version != 1+ok.Load() {
 		t.Errorf("version %d after %d successful updates, want %d", got.Version, ok.Load(), 1+ok.Load())
@@ -603,54 +706,82 @@ func testConcurrentDeletes(t *testing.T, s apikeys.Store) {
 	user := userName(t)
 	rec := record(t, user)
 	mustCreate(t, s, rec)
+	c := ctx(t)
 	var ok, notFound atomic.Int64
+	var errs errorList
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
-			switch err := s.Delete(ctx(t), user, rec.ID); {
+			switch err := s.Delete(c, user, rec.ID); {
 			case err == nil:
 				ok.Add(1)
 			case errors.Is(err, apikeys.ErrNotFound):
 				notFound.Add(1)
 			default:
-				t.Errorf("Delete: %v", err)
+				errs.add("Delete: %w", err)
 			}
 		})
 	}
 	wg.Wait()
+	errs.report(t)
 	if ok.Load() != 1 || notFound.Load() != workers-1 {
 		t.Errorf("%d concurrent deletes: %d succeeded, %d not found; want 1 and %d", workers, ok.Load(), notFound.Load(), workers-1)
 	}
 }
 
 func testCanceledContext(t *testing.T, s apikeys.Store) {
+	c, cancel := context.WithCancel(context.Background())
+	cancel()
+	testDoneContext(t, s, c)
+}
+
+// testExpiredDeadline: a context whose deadline has passed is done like a
+// canceled one, with context.DeadlineExceeded.
+func testExpiredDeadline(t *testing.T, s apikeys.Store) {
+	c, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	t.Cleanup(cancel)
+	testDoneContext(t, s, c)
+}
+
+// testDoneContext calls every method with c, which is done: each must fail
+// with an error that wraps c.Err() and is not ErrNotFound (a store that
+// cannot answer has not found that a key is missing), and write nothing.
+func testDoneContext(t *testing.T, s apikeys.Store, c context.Context) {
 	user := userName(t)
 	rec := record(t, user)
 	mustCreate(t, s, rec)
-	c, cancel := context.WithCancel(context.Background())
-	cancel()
 	fresh := record(t, user)
-	ops := map[string]func() error{
-		"Create": func() error { return s.Create(c, fresh) },
-		"Get":    func() error { _, err := s.Get(c, rec.ID); return err },
-		"List":   func() error { _, err := s.List(c, user, apikeys.ListQuery{Limit: 10}); return err },
-		"Update": func() error { up := rec; up.Version = 2; return s.Update(c, up) },
-		"Delete": func() error { return s.Delete(c, user, rec.ID) },
-		"TouchLastUsed": func() error {
+	ops := []struct {
+		name string
+		call func() error
+	}{
+		{"Create", func() error { return s.Create(c, fresh) }},
+		{"Get", func() error { _, err := s.Get(c, rec.ID); return err }},
+		{"GetMissing", func() error { _, err := s.Get(c, fresh.ID); return err }},
+		{"List", func() error { _, err := s.List(c, user, apikeys.ListQuery{Limit: 10}); return err }},
+		{"ListBefore", func() error { _, err := s.List(c, user, apikeys.ListQuery{Before: fresh.ID, Limit: 10}); return err }},
+		{"Update", func() error { up := rec; up.Name, up.Version = "changed", 2; return s.Update(c, up) }},
+		{"UpdateMissing", func() error { up := fresh; up.Version = 2; return s.Update(c, up) }},
+		{"Delete", func() error { return s.Delete(c, user, rec.ID) }},
+		{"DeleteMissing", func() error { return s.Delete(c, user, fresh.ID) }},
+		{"TouchLastUsed", func() error {
 			return s.TouchLastUsed(c, []apikeys.Use{{ID: rec.ID, At: rec.LastUsedAt.Add(time.Hour)}})
-		},
+		}},
+		{"TouchLastUsedNone", func() error { return s.TouchLastUsed(c, nil) }},
 	}
-	for name, op := range ops {
-		err := op()
-		if err == nil {
-			t.Errorf("%s with a canceled context succeeded", name)
-		} else if errors.Is(err, apikeys.ErrNotFound) {
-			t.Errorf("%s with a canceled context = %v; a store failure must not look like ErrNotFound", name, err)
+	for _, op := range ops {
+		switch err := op.call(); {
+		case err == nil:
+			t.Errorf("%s with a done context (%v) succeeded", op.name, c.Err())
+		case errors.Is(err, apikeys.ErrNotFound):
+			t.Errorf("%s with a done context = %v; a store failure must not look like ErrNotFound", op.name, err)
+		case !errors.Is(err, c.Err()):
+			t.Errorf("%s with a done context = %v, want an error wrapping %v", op.name, err, c.Err())
 		}
 	}
-	wantEqual(t, "Get after canceled writes", mustGet(t, s, rec.ID), rec)
+	wantEqual(t, "Get after writes with a done context", mustGet(t, s, rec.ID), rec)
 	if _, err := s.Get(ctx(t), fresh.ID); !errors.Is(err, apikeys.ErrNotFound) {
-		t.Errorf("a Create with a canceled context stored the record (Get = %v)", err)
+		t.Errorf("a Create with a done context stored the record (Get = %v)", err)
 	}
 }
 
@@ -685,9 +816,9 @@ func testNoKeyValue(t *testing.T, s apikeys.Store) {
 
 func testTouchLastUsed(t *testing.T, s apikeys.Store) {
 	user := userName(t)
-	newer, older, never := record(t, user), record(t, user), record(t, user)
+	newer, older, never, twice := record(t, user), record(t, user), record(t, user), record(t, user)
 	never.LastUsedAt = time.Time{}
-	for _, r := range []apikeys.Record{newer, older, never} {
+	for _, r := range []apikeys.Record{newer, older, never, twice} {
 		mustCreate(t, s, r)
 	}
 	gone := record(t, user)
@@ -704,6 +835,8 @@ func testTouchLastUsed(t *testing.T, s apikeys.Store) {
 		{ID: never.ID, At: at.Add(3 * time.Hour)},
 		{ID: gone.ID, At: at.Add(time.Hour)},
 		{ID: uuid.Must(uuid.NewV7()), At: at},
+		{ID: twice.ID, At: twice.LastUsedAt.Add(2 * time.Hour)},
+		{ID: twice.ID, At: twice.LastUsedAt.Add(time.Hour)},
 	})
 	if err != nil {
 		t.Fatalf("TouchLastUsed: %v", err)
@@ -715,14 +848,233 @@ func testTouchLastUsed(t *testing.T, s apikeys.Store) {
 	want = never
 	want.LastUsedAt = at.Add(3 * time.Hour)
 	wantEqual(t, "a first use", mustGet(t, s, never.ID), want)
+	want = twice
+	want.LastUsedAt = twice.LastUsedAt.Add(2 * time.Hour)
+	wantEqual(t, "two uses of one key, the later first", mustGet(t, s, twice.ID), want)
 	if _, err := s.Get(ctx(t), gone.ID); !errors.Is(err, apikeys.ErrNotFound) {
 		t.Errorf("TouchLastUsed brought back a deleted key: Get = %v", err)
 	}
 	// The version is untouched, so an Update based on an earlier read
-	// still succeeds.
+	// still succeeds, and keeps the later LastUsedAt.
 	up := newer
 	up.Name, up.Version = "renamed", 2
 	if err := s.Update(ctx(t), up); err != nil {
-		t.Errorf("Update after TouchLastUsed: %v", err)
+		t.Fatalf("Update after TouchLastUsed: %v", err)
+	}
+	up.LastUsedAt = newer.LastUsedAt.Add(time.Hour)
+	wantEqual(t, "Get after an Update based on a read before TouchLastUsed", mustGet(t, s, newer.ID), up)
+}
+
+// testUserIDsExact: user ids that differ only in case, in trailing or
+// leading space, or in Unicode normalization form are different users.
+// A key of one is not listed, updated or deleted through another (as a
+// case-insensitive or space-padding collation, or normalizing the ids,
+// would allow).
+func testUserIDsExact(t *testing.T, s apikeys.Store) {
+	base := userName(t) + ":"
+	variants := []string{
+		"tenant", "Tenant", "TENANT",
+		"tenant ", " tenant", "tenant\t",
+		"caf\u00e9",  // é, NFC
+		"cafe\u0301", // e and a combining acute accent, NFD
+		"CAF\u00c9",
+	}
+	users := make([]string, len(variants))
+	recs := make([]apikeys.Record, len(variants))
+	for i, v := range variants {
+		users[i] = base + v
+		recs[i] = record(t, users[i])
+		mustCreate(t, s, recs[i])
+	}
+	for i, u := range users {
+		list, err := s.List(ctx(t), u, apikeys.ListQuery{Limit: 10})
+		if err != nil {
+			t.Fatalf("List(%q): %v", u, err)
+		}
+		if len(list) != 1 || list[0].ID != recs[i].ID || list[0].UserID != u {
+			t.Errorf("List(%q) = %v, want only its own key %s", u, ids(list), recs[i].ID)
+		}
+		for j, other := range recs {
+			if j == i {
+				continue
+			}
+			steal := other
+			steal.UserID = u
+			steal.Name = "stolen"
+			steal.Version = 2
+			if err := s.Update(ctx(t), steal); !errors.Is(err, apikeys.ErrNotFound) {
+				t.Errorf("Update(%q's key as %q) = %v, want ErrNotFound", other.UserID, u, err)
+			}
+			if err := s.Delete(ctx(t), u, other.ID); !errors.Is(err, apikeys.ErrNotFound) {
+				t.Errorf("Delete(%q's key as %q) = %v, want ErrNotFound", other.UserID, u, err)
+			}
+		}
+	}
+	for _, rec := range recs {
+		wantEqual(t, fmt.Sprintf("Get(key of %q) after the other users' attempts", rec.UserID), mustGet(t, s, rec.ID), rec)
+	}
+}
+
+// testUpdateKeepsLastUsed: an Update never moves LastUsedAt back or
+// clears it. The Manager updates a record it read earlier, and a
+// TouchLastUsed batch (of this instance or another) may have come in
+// between: the stored value then is the later one, whatever the Update
+// carries.
+func testUpdateKeepsLastUsed(t *testing.T, s apikeys.Store) {
+	updateKeepsLastUsed(t, s, s)
+}
+
+// testInstancesUpdateAfterTouch is testUpdateKeepsLastUsed with the
+// TouchLastUsed batch written by another instance.
+func testInstancesUpdateAfterTouch(t *testing.T, a, b apikeys.Store) {
+	updateKeepsLastUsed(t, a, b)
+}
+
+// updateKeepsLastUsed reads a record through s, lets toucher record a
+// later use, then updates the record through s with several LastUsedAt.
+func updateKeepsLastUsed(t *testing.T, s, toucher apikeys.Store) {
+	touched := at.Add(2 * time.Hour)
+	tests := []struct {
+		name          string
+		stored        time.Time // LastUsedAt at Create
+		touch         time.Time // a use recorded after the read; zero: none
+		written, want time.Time
+	}{
+		{"zero after a touch", at.Add(time.Minute), touched, time.Time{}, touched},
+		{"read value after a touch", at.Add(time.Minute), touched, at.Add(time.Minute), touched},
+		{"earlier after a touch", at.Add(time.Minute), touched, at, touched},
+		{"later after a touch", at.Add(time.Minute), touched, touched.Add(time.Hour), touched.Add(time.Hour)},
+		{"zero after a first touch", time.Time{}, touched, time.Time{}, touched},
+		{"zero without a touch", at.Add(time.Minute), time.Time{}, time.Time{}, at.Add(time.Minute)},
+		{"earlier without a touch", at.Add(time.Minute), time.Time{}, at, at.Add(time.Minute)},
+		{"later without a touch", at.Add(time.Minute), time.Time{}, touched, touched},
+		{"never used, zero", time.Time{}, time.Time{}, time.Time{}, time.Time{}},
+		{"never used, set", time.Time{}, time.Time{}, touched, touched},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			rec := record(t, userName(t))
+			rec.LastUsedAt = tt.stored
+			mustCreate(t, s, rec)
+			read := mustGet(t, s, rec.ID)
+			if !tt.touch.IsZero() {
+				if err := toucher.TouchLastUsed(ctx(t), []apikeys.Use{{ID: rec.ID, At: tt.touch}}); err != nil {
+					t.Fatalf("TouchLastUsed: %v", err)
+				}
+			}
+			up := read
+			up.Name = "renamed"
+			up.UpdatedAt = at.Add(time.Hour)
+			up.LastUsedAt = tt.written
+			up.Version = 2
+			if err := s.Update(ctx(t), up); err != nil {
+				t.Fatalf("Update: %v", err)
+			}
+			want := up
+			want.LastUsedAt = tt.want
+			wantEqual(t, "Get after Update", mustGet(t, s, rec.ID), want)
+			wantEqual(t, "Get through the other instance after Update", mustGet(t, toucher, rec.ID), want)
+		})
+	}
+}
+
+// testInstancesShareData checks what the other subtests with two
+// instances rely on: each sees what the other writes.
+func testInstancesShareData(t *testing.T, a, b apikeys.Store) {
+	user := userName(t)
+	ra, rb := record(t, user), record(t, user)
+	mustCreate(t, a, ra)
+	mustCreate(t, b, rb)
+	for _, s := range []apikeys.Store{a, b} {
+		wantEqual(t, "Get", mustGet(t, s, ra.ID), ra)
+		wantEqual(t, "Get", mustGet(t, s, rb.ID), rb)
+		list, err := s.List(ctx(t), user, apikeys.ListQuery{Limit: 10})
+		if err != nil {
+			t.Fatalf("List: %v", err)
+		}
+		if want := []uuid.UUID{rb.ID, ra.ID}; !slices.Equal(ids(list), want) {
+			t.Errorf("List = %v, want %v", ids(list), want)
+		}
+	}
+	if err := b.Delete(ctx(t), user, ra.ID); err != nil {
+		t.Fatalf("Delete through the other instance: %v", err)
+	}
+	if _, err := a.Get(ctx(t), ra.ID); !errors.Is(err, apikeys.ErrNotFound) {
+		t.Errorf("Get of a key the other instance deleted = %v, want ErrNotFound", err)
+	}
+}
+
+// testInstancesTouch: two instances flush last-used times of the same keys
+// at once, in opposite orders, round after round, as two instances of a
+// service whose clients use the same keys do. No flush may fail (a store
+// that writes the uses one by one in a transaction, in the order given,
+// deadlocks here), and each key ends with the latest of all the times.
+func testInstancesTouch(t *testing.T, a, b apikeys.Store) {
+	const (
+		keys   = 100
+		rounds = 20
+	)
+	user := userName(t)
+	recs := make([]apikeys.Record, keys)
+	for i := range recs {
+		recs[i] = record(t, user)
+		recs[i].LastUsedAt = time.Time{}
+		mustCreate(t, a, recs[i])
+	}
+	slices.SortFunc(recs, func(x, y apikeys.Record) int { return strings.Compare(x.ID.String(), y.ID.String()) })
+	// In round r, instance a writes key i at base+r s+1 µs or +2 µs, and
+	// b the other one, so that each wins half the keys in every round and
+	// the latest time of each key is base+(rounds-1) s+2 µs.
+	base := at.Add(time.Hour)
+	useAt := func(r, i, side int) time.Time {
+		return base.Add(time.Duration(r)*time.Second + time.Duration(1+(i+side)%2)*time.Microsecond)
+	}
+	var errs errorList
+	for r := range rounds {
+		c := ctx(t) // per round: a slow store (miniredis under -race) fails no deadline
+		var ua, ub []apikeys.Use
+		for i, rec := range recs {
+			ua = append(ua, apikeys.Use{ID: rec.ID, At: useAt(r, i, 0)})
+		}
+		for i := len(recs) - 1; i >= 0; i-- {
+			ub = append(ub, apikeys.Use{ID: recs[i].ID, At: useAt(r, i, 1)})
+		}
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for _, side := range []struct {
+			name string
+			s    apikeys.Store
+			uses []apikeys.Use
+		}{{"a", a, ua}, {"b", b, ub}} {
+			wg.Go(func() {
+				<-start
+				if err := side.s.TouchLastUsed(c, side.uses); err != nil {
+					errs.add("round %d: TouchLastUsed of %d keys by instance %s: %w", r, len(side.uses), side.name, err)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+	}
+	errs.report(t)
+	if t.Failed() {
+		return
+	}
+	latest := base.Add((rounds-1)*time.Second + 2*time.Microsecond)
+	wrong := 0
+	for _, rec := range recs {
+		want := rec
+		want.LastUsedAt = latest
+		for _, s := range []apikeys.Store{a, b} {
+			if d := diff(mustGet(t, s, rec.ID), want); d != "" {
+				if wrong++; wrong <= 5 {
+					t.Errorf("key %s after concurrent flushes: %s", rec.ID, d)
+				}
+			}
+		}
+	}
+	if wrong > 5 {
+		t.Errorf("... and %d more", wrong-5)
 	}
 }

@@ -19,16 +19,62 @@ import (
 )
 
 // brokenStore is memstore with one deliberate contract violation, to show
-// that the suite catches it.
+// that the suite catches it. Reopened handles share the memstore and the
+// bookkeeping.
 type brokenStore struct {
 	*memstore.Store
 	flaw string
+	*brokenData
+}
 
+type brokenData struct {
 	mu     sync.Mutex
 	shared map[uuid.UUID]apikeys.Record
+	owner  map[uuid.UUID]string // the user id Create was given, for the user-id flaws
+}
+
+func newBrokenStore(flaw string) *brokenStore {
+	return &brokenStore{Store: memstore.New(), flaw: flaw, brokenData: &brokenData{
+		shared: map[uuid.UUID]apikeys.Record{},
+		owner:  map[uuid.UUID]string{},
+	}}
+}
+
+// user is the user id as a flawed store compares it: folding case,
+// dropping trailing spaces (as a PAD SPACE collation does) or normalizing
+// "e" and a combining acute accent to "é".
+func (s *brokenStore) user(u string) string {
+	switch s.flaw {
+	case "fold-user-case":
+		return strings.ToLower(u)
+	case "trim-user-space":
+		return strings.TrimRight(u, " ")
+	case "normalize-user":
+		return strings.ReplaceAll(u, "e\u0301", "\u00e9")
+	}
+	return u
+}
+
+// restore gives back the user id rec was created with.
+func (s *brokenStore) restore(rec *apikeys.Record) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if u, ok := s.owner[rec.ID]; ok {
+		rec.UserID = u
+	}
+}
+
+// context drops an expired deadline for the flaw that ignores deadlines
+// (but not cancellation).
+func (s *brokenStore) context(ctx context.Context) context.Context {
+	if s.flaw == "ignores-deadline" && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
 }
 
 func (s *brokenStore) Create(ctx context.Context, rec apikeys.Record) error {
+	ctx = s.context(ctx)
 	if s.flaw == "successor-not-created" {
 		rec.SuccessorID = uuid.UUID{}
 	}
@@ -37,14 +83,24 @@ func (s *brokenStore) Create(ctx context.Context, rec apikeys.Record) error {
 			_ = s.Store.Delete(ctx, cur.UserID, cur.ID)
 		}
 	}
+	if u := s.user(rec.UserID); u != rec.UserID {
+		s.mu.Lock()
+		s.owner[rec.ID] = rec.UserID
+		s.mu.Unlock()
+		rec.UserID = u
+	}
 	return s.Store.Create(ctx, rec)
 }
 
 func (s *brokenStore) Get(ctx context.Context, id uuid.UUID) (apikeys.Record, error) {
+	ctx = s.context(ctx)
 	if s.flaw == "canceled-is-not-found" && ctx.Err() != nil {
 		return apikeys.Record{}, apikeys.ErrNotFound
 	}
 	rec, err := s.Store.Get(ctx, id)
+	if err == nil {
+		s.restore(&rec)
+	}
 	switch s.flaw {
 	case "seconds":
 		rec.CreatedAt = rec.CreatedAt.Truncate(time.Second)
@@ -60,7 +116,11 @@ func (s *brokenStore) Get(ctx context.Context, id uuid.UUID) (apikeys.Record, er
 }
 
 func (s *brokenStore) List(ctx context.Context, userID string, q apikeys.ListQuery) ([]apikeys.Record, error) {
-	recs, err := s.Store.List(ctx, userID, q)
+	ctx = s.context(ctx)
+	recs, err := s.Store.List(ctx, s.user(userID), q)
+	for i := range recs {
+		s.restore(&recs[i])
+	}
 	if s.flaw == "oldest-first" {
 		slices.Reverse(recs)
 	}
@@ -68,6 +128,8 @@ func (s *brokenStore) List(ctx context.Context, userID string, q apikeys.ListQue
 }
 
 func (s *brokenStore) Update(ctx context.Context, rec apikeys.Record) error {
+	ctx = s.context(ctx)
+	rec.UserID = s.user(rec.UserID)
 	if s.flaw == "no-version-check" {
 		if cur, err := s.Store.Get(ctx, rec.ID); err == nil {
 			rec.Version = cur.Version + 1
@@ -78,16 +140,59 @@ func (s *brokenStore) Update(ctx context.Context, rec apikeys.Record) error {
 			rec.SuccessorID = cur.SuccessorID
 		}
 	}
-	return s.Store.Update(ctx, rec)
+	if err := s.Store.Update(ctx, rec); err != nil || s.flaw != "update-rewinds-last-used" {
+		return err
+	}
+	// Write rec's LastUsedAt as is, as a store that replaces the whole
+	// record does.
+	return s.set(ctx, rec.ID, rec.LastUsedAt)
+}
+
+// set sets the LastUsedAt of the record with the id, moving it back if need
+// be (memstore never does): a delete and a create.
+func (s *brokenStore) set(ctx context.Context, id uuid.UUID, lastUsed time.Time) error {
+	cur, err := s.Store.Get(ctx, id)
+	if err != nil || cur.LastUsedAt.Equal(lastUsed) {
+		return nil
+	}
+	cur.LastUsedAt = lastUsed
+	if err := s.Store.Delete(ctx, cur.UserID, cur.ID); err != nil {
+		return err
+	}
+	return s.Store.Create(ctx, cur)
 }
 
 func (s *brokenStore) Delete(ctx context.Context, userID string, id uuid.UUID) error {
+	ctx = s.context(ctx)
 	if s.flaw == "delete-any-user" {
 		if cur, err := s.Store.Get(ctx, id); err == nil {
 			userID = cur.UserID
 		}
 	}
-	return s.Store.Delete(ctx, userID, id)
+	return s.Store.Delete(ctx, s.user(userID), id)
+}
+
+func (s *brokenStore) TouchLastUsed(ctx context.Context, uses []apikeys.Use) error {
+	ctx = s.context(ctx)
+	if s.flaw != "touch-moves-back" || ctx.Err() != nil {
+		return s.Store.TouchLastUsed(ctx, uses)
+	}
+	for _, u := range uses {
+		if err := s.set(ctx, u.ID, u.At); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// reopen returns another handle on the data of s, or, for the flaw, a
+// store of its own.
+func (s *brokenStore) reopen() *brokenStore {
+	if s.flaw == "reopen-not-shared" {
+		return newBrokenStore(s.flaw)
+	}
+	other := *s
+	return &other
 }
 
 // TestBrokenStore runs the suite on one broken store; it is meant to fail,
@@ -97,8 +202,8 @@ func TestBrokenStore(t *testing.T) {
 	if flaw == "" {
 		t.Skip("run by TestSuiteCatchesFlaws")
 	}
-	storetest.Run(t, func(*testing.T) apikeys.Store {
-		return &brokenStore{Store: memstore.New(), flaw: flaw, shared: map[uuid.UUID]apikeys.Record{}}
+	storetest.RunConfig(t, func(*testing.T) apikeys.Store { return newBrokenStore(flaw) }, storetest.Config{
+		Reopen: func(_ *testing.T, s apikeys.Store) apikeys.Store { return s.(*brokenStore).reopen() },
 	})
 }
 
@@ -117,6 +222,14 @@ func TestSuiteCatchesFlaws(t *testing.T) {
 		"canceled-is-not-found": "CanceledContext",
 		"successor-not-created": "RoundTripEveryField",
 		"successor-not-updated": "SuccessorID",
+		// The cases of issue 11.
+		"update-rewinds-last-used": "UpdateKeepsLastUsed",
+		"touch-moves-back":         "InstancesTouchConcurrently",
+		"reopen-not-shared":        "InstancesShareData",
+		"fold-user-case":           "UserIDsCompareExactly",
+		"trim-user-space":          "UserIDsCompareExactly",
+		"normalize-user":           "UserIDsCompareExactly",
+		"ignores-deadline":         "ExpiredDeadline",
 	} {
 		t.Run(flaw, func(t *testing.T) {
 			t.Parallel()
