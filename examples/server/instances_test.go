@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -28,7 +29,7 @@ type instance struct {
 // startInstance runs the built demo server binary with args and waits
 // for its "listening on" line. The process is stopped (SIGINT, as Ctrl-C)
 // when the test ends.
-func startInstance(t *testing.T, bin string, args ...string) instance {
+func startInstance(t testing.TB, bin string, args ...string) instance {
 	t.Helper()
 	cmd := exec.Command(bin, append([]string{"-addr", "127.0.0.1:0"}, args...)...)
 	out, err := cmd.StdoutPipe()
@@ -82,7 +83,7 @@ func startInstance(t *testing.T, bin string, args ...string) instance {
 }
 
 // webCallStatus presents key to POST /call/web and returns the status.
-func webCallStatus(t *testing.T, base, key string) int {
+func webCallStatus(t testing.TB, base, key string) int {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), "POST", base+"/call/web", strings.NewReader(`{"assistant_id":"asst-1"}`))
 	require.NoError(t, err)
@@ -172,7 +173,7 @@ func TestInstancesShareRevocation(t *testing.T) {
 
 // dropNamespace removes what a test's demo servers stored: the Redis keys
 // under ns, or every table whose name starts with ns.
-func dropNamespace(t *testing.T, name, spec, ns string) {
+func dropNamespace(t testing.TB, name, spec, ns string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if name == "redis" {
@@ -205,5 +206,81 @@ func dropNamespace(t *testing.T, name, spec, ns string) {
 		if _, err := db.ExecContext(ctx, "DROP TABLE "+table); err != nil {
 			t.Logf("cleanup: %v", err)
 		}
+	}
+}
+
+// BenchmarkInstancesRevocation measures revocation across processes: two
+// demo servers with -cache on one store; a key cached by B is deleted
+// through A, and the time from A's answer to B's first 401 is one trial.
+// It reports p50 and p99 over at least 200 trials per store (issue 11's
+// goal: p99 ≤ 100 ms on Redis and PostgreSQL, ≤ 1.5 s on MariaDB, whose
+// instances poll a change log). B is asked in a tight loop, so a trial
+// includes one HTTP round trip of noise.
+func BenchmarkInstancesRevocation(b *testing.B) {
+	stores := []struct{ name, spec string }{
+		{"redis", os.Getenv("APIKEYS_TEST_REDIS_URL")},
+		{"postgres", os.Getenv("APIKEYS_TEST_POSTGRES_DSN")},
+		{"mysql", mysqlURL(os.Getenv("APIKEYS_TEST_MYSQL_DSN"))},
+	}
+	bin := filepath.Join(b.TempDir(), "server")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		b.Fatal(err)
+	}
+	for _, st := range stores {
+		b.Run(st.name, func(b *testing.B) {
+			if st.spec == "" {
+				b.Skipf("set the APIKEYS_TEST_* variable for %s", st.name)
+			}
+			ns := "mpb_" + strings.ToLower(rand.Text()[:10])
+			if st.name == "redis" {
+				ns += ":"
+			}
+			b.Cleanup(func() { dropNamespace(b, st.name, st.spec, ns) })
+			user := "mpb-" + rand.Text()[:8]
+			a := startInstance(b, bin, "-store", st.spec, "-namespace", ns, "-cache", "-bootstrap", user)
+			other := startInstance(b, bin, "-store", st.spec, "-namespace", ns, "-cache", "-bootstrap", "")
+			trial := func() time.Duration {
+				res, body := post(b, a.base+"/api_keys", a.key, "", `{"api_key":{"name":"t","key_type":"public","allowed_assistants":["asst-1"]}}`)
+				if res.StatusCode != 201 {
+					b.Fatalf("create: %d %v", res.StatusCode, body)
+				}
+				data := body["data"].(map[string]any)
+				value, id := data["key_value"].(string), data["id"].(string)
+				for range 2 {
+					if s := webCallStatus(b, other.base, value); s != 201 {
+						b.Fatalf("B refused a fresh key: %d", s)
+					}
+				}
+				req, _ := http.NewRequest("DELETE", a.base+"/api_keys/"+id, nil)
+				req.Header.Set("Authorization", "Bearer "+a.key)
+				del, err := http.DefaultClient.Do(req)
+				if err != nil || del.StatusCode != 200 {
+					b.Fatalf("delete: %v %v", err, del)
+				}
+				del.Body.Close()
+				start := time.Now()
+				for try := 0; ; try++ {
+					if webCallStatus(b, other.base, value) == 401 {
+						return time.Since(start)
+					}
+					if try > 100_000 {
+						b.Fatal("B never refused the deleted key")
+					}
+				}
+			}
+			var lat []time.Duration
+			for b.Loop() {
+				lat = append(lat, trial())
+			}
+			for len(lat) < 200 {
+				lat = append(lat, trial())
+			}
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+			b.ReportMetric(float64(len(lat)), "trials")
+		})
 	}
 }

@@ -43,7 +43,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func post(t *testing.T, url, key, origin, body string) (*http.Response, map[string]any) {
+func post(t testing.TB, url, key, origin, body string) (*http.Response, map[string]any) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), "POST", url, strings.NewReader(body))
 	require.NoError(t, err)
