@@ -34,8 +34,11 @@
 // it never moves back; see below):
 //
 //	type, name, user_id, user_email, hint   strings
-//	origins, assistants                     JSON arrays of strings
-//	transient                               "1" or "0"
+//	origins, assistants, scopes             JSON arrays of strings
+//	allowed_ips                             JSON array of strings, each a
+//	                                        prefix in canonical form
+//	                                        ("203.0.113.0/24", "2001:db8::7/128")
+//	transient, disabled                     "1" or "0"
 //	created_at, updated_at,
 //	expires_at, last_used_at                Unix time in microseconds, decimal;
 //	                                        "" for the zero time
@@ -44,11 +47,22 @@
 //	successor_id                            the canonical UUID text of
 //	                                        SuccessorID; "" for the zero UUID
 //
-// successor_id came later than the other fields: a record written before
-// it has no such field, and reads with the zero SuccessorID until its next
-// Update writes the field. No migration is needed. (During a rolling
-// upgrade, an Update by an instance that predates the field leaves it as
-// it was, since HSET only writes the fields it names.)
+// successor_id came later than the other fields, and scopes, allowed_ips
+// and disabled later still: a record written before a field existed has no
+// such field, and reads with its zero value (the zero SuccessorID; no
+// scopes, no addresses, enabled) until its next Update writes the field.
+// No migration is needed. (During a rolling upgrade, an Update by an
+// instance that predates a field leaves it as it was, since HSET only
+// writes the fields it names: an older instance renaming a disabled key
+// does not enable it.)
+//
+// A field that is present must decode: scopes and allowed_ips must be JSON
+// arrays ("" and "null" are not), each address a prefix in the canonical
+// text the store writes, and disabled "1" or "0". Anything else makes the
+// record an error, never ErrNotFound and never a key without the
+// restriction, so Authorize fails closed. (Scope entries are not checked
+// against the scope grammar: an entry that is not a scope matches no
+// request, which only narrows the key.)
 //
 // The hash holds the record and nothing else; the store never sees a key
 // value. Times come back in UTC with microsecond precision, which is the

@@ -150,3 +150,114 @@ func TestRecordsWithoutSuccessorID(t *testing.T) {
 		assert.Equal(t, up.SuccessorID, got.SuccessorID)
 	})
 }
+
+// fieldsBeforeRestrictions appends the hash fields of rec as the store
+// wrote them before scopes, allowed_ips and disabled existed (issue 12):
+// the old fields and successor_id. Spelled out, like oldFields.
+func fieldsBeforeRestrictions(args []any, rec *apikeys.Record) []any {
+	successor := ""
+	if rec.SuccessorID != (uuid.UUID{}) {
+		successor = rec.SuccessorID.String()
+	}
+	return append(oldFields(args, rec), "successor_id", successor)
+}
+
+// TestRecordsWithoutRestrictions: records written before scopes,
+// allowed_ips and disabled existed read as no scopes, no addresses and
+// enabled, list and authorize as before, and get the fields from their
+// next Update; an Update by an instance that predates the fields keeps
+// them, so it cannot enable a disabled key or lift its restrictions.
+func TestRecordsWithoutRestrictions(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, b backend) {
+		s, rdb, _ := newStore(t, b, nil)
+		ctx := t.Context()
+		mem := memstore.New()
+		issuer, err := apikeys.New(mem, nil)
+		require.NoError(t, err)
+		const user = "pre-restrictions-user"
+		tests := []struct {
+			name string
+			p    apikeys.CreateParams
+			req  apikeys.Request
+		}{
+			{"private", apikeys.CreateParams{Type: apikeys.Private, Name: "server"}, apikeys.Request{RequirePrivate: true}},
+			{"public with lists", apikeys.CreateParams{
+				Type: apikeys.Public, Name: "widget", AllowedOrigins: []string{"https://app.example.com"},
+				AllowedAssistants: []string{"asst_1"}, TransientAssistant: true,
+			}, apikeys.Request{Origin: "https://app.example.com", AssistantID: "asst_1", Transient: true}},
+		}
+		values := make(map[uuid.UUID]string)
+		var want []apikeys.Record // newest first
+		for _, tt := range tests {
+			tt.p.UserID = user
+			nk, err := issuer.Create(ctx, tt.p)
+			require.NoError(t, err, tt.name)
+			rec, err := mem.Get(ctx, nk.ID)
+			require.NoError(t, err, tt.name)
+			id := rec.ID.String()
+			require.NoError(t, rdb.ZAdd(ctx, s.indexKey(user), redis.Z{Member: id}).Err())
+			args := fieldsBeforeRestrictions([]any{rec.UserID, string(rec.Digest[:]), s.expireAt(rec.ExpiresAt)}, &rec)
+			require.NoError(t, createScript.Run(ctx, s.rdb, []string{s.recordKey(id)}, args...).Err(), tt.name)
+			for _, f := range []string{fScopes, fAllowedIPs, fDisabled} {
+				exists, err := rdb.HExists(ctx, s.recordKey(id), f).Result()
+				require.NoError(t, err)
+				require.False(t, exists, "%s: the old record has a %s field", tt.name, f)
+			}
+			values[rec.ID] = nk.Value
+			want = append([]apikeys.Record{rec}, want...)
+		}
+
+		for _, w := range want {
+			got, err := s.Get(ctx, w.ID)
+			require.NoError(t, err)
+			assert.Equal(t, w, got, "Get")
+			assert.Empty(t, got.Scopes, "Get: scopes")
+			assert.Empty(t, got.AllowedIPs, "Get: addresses")
+			assert.False(t, got.Disabled, "Get: disabled")
+		}
+		list, err := s.List(ctx, user, apikeys.ListQuery{Limit: 10})
+		require.NoError(t, err)
+		assert.Equal(t, want, list, "List")
+
+		m, err := apikeys.New(s, &apikeys.Config{LastUsedInterval: -1})
+		require.NoError(t, err)
+		for i, tt := range tests {
+			rec := want[len(want)-1-i]
+			k, err := m.Authorize(ctx, values[rec.ID], tt.req)
+			require.NoError(t, err, "Authorize(%s)", tt.name)
+			assert.Equal(t, rec.ID, k.ID, tt.name)
+			assert.False(t, k.Disabled, tt.name)
+		}
+
+		// The next Update writes the fields: switch the private key off
+		// and restrict it.
+		old := want[len(want)-1]
+		k, err := m.Update(ctx, user, old.ID, apikeys.UpdateParams{
+			Disabled: new(true), Scopes: &[]string{"calls:read"}, AllowedIPs: &[]string{"203.0.113.0/24"},
+		})
+		require.NoError(t, err)
+		require.True(t, k.Disabled)
+		_, err = m.Authorize(ctx, values[old.ID], tests[0].req)
+		require.ErrorIs(t, err, apikeys.ErrKeyDisabled, "after the Update that disabled it")
+
+		// An instance that predates the fields renames the key: its
+		// update script names only the fields it knows, and the key stays
+		// disabled and restricted.
+		rec, err := s.Get(ctx, old.ID)
+		require.NoError(t, err)
+		renamed := rec
+		renamed.Name = "renamed by an old version"
+		renamed.Version++
+		args := fieldsBeforeRestrictions([]any{renamed.UserID, strconv.FormatInt(renamed.Version-1, 10), s.expireAt(renamed.ExpiresAt)}, &renamed)
+		res, err := updateScript.Run(ctx, s.rdb, []string{s.recordKey(renamed.ID.String())}, args...).Int64()
+		require.NoError(t, err)
+		require.Equal(t, int64(1), res, "old update script result")
+		got, err := s.Get(ctx, old.ID)
+		require.NoError(t, err)
+		assert.Equal(t, renamed, got, "Get after an old version's Update")
+		assert.True(t, got.Disabled, "an old version's Update enabled the key")
+		_, err = m.Authorize(ctx, values[old.ID], tests[0].req)
+		require.ErrorIs(t, err, apikeys.ErrKeyDisabled, "after an old version's Update")
+	})
+}

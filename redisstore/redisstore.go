@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -140,12 +141,19 @@ const (
 	// fSuccessorID came with apikeys.Key.SuccessorID: records written
 	// before it lack the field, which reads as the zero UUID.
 	fSuccessorID = "successor_id"
+	// fScopes, fAllowedIPs and fDisabled came with the restrictions of
+	// issue 12: records written before them lack the fields, which read
+	// as no scopes, no addresses and enabled. Present, each must decode,
+	// or the record is an error (never "no restriction").
+	fScopes     = "scopes"
+	fAllowedIPs = "allowed_ips"
+	fDisabled   = "disabled"
 )
 
 // recordArgs is the length of the argument list of the create and update
-// scripts: three arguments, then a field and a value for each of the 15
+// scripts: three arguments, then a field and a value for each of the 18
 // fields.
-const recordArgs = 3 + 2*15
+const recordArgs = 3 + 2*18
 
 // createScript stores a record unless its key exists.
 //
@@ -484,10 +492,6 @@ func (s *Store) expireAt(t time.Time) string {
 
 // appendFields appends the hash fields of rec, as field, value pairs.
 func appendFields(args []any, rec *apikeys.Record) []any {
-	transient := "0"
-	if rec.TransientAssistant {
-		transient = "1"
-	}
 	return append(args,
 		fType, string(rec.Type),
 		fName, rec.Name,
@@ -496,7 +500,10 @@ func appendFields(args []any, rec *apikeys.Record) []any {
 		fHint, rec.Hint,
 		fOrigins, encodeList(rec.AllowedOrigins),
 		fAssistants, encodeList(rec.AllowedAssistants),
-		fTransient, transient,
+		fTransient, encodeBool(rec.TransientAssistant),
+		fScopes, encodeList(rec.Scopes),
+		fAllowedIPs, encodePrefixes(rec.AllowedIPs),
+		fDisabled, encodeBool(rec.Disabled),
 		fCreatedAt, encodeTime(rec.CreatedAt),
 		fUpdatedAt, encodeTime(rec.UpdatedAt),
 		fExpiresAt, encodeTime(rec.ExpiresAt),
@@ -505,6 +512,33 @@ func appendFields(args []any, rec *apikeys.Record) []any {
 		fVersion, strconv.FormatInt(rec.Version, 10),
 		fSuccessorID, encodeUUID(rec.SuccessorID),
 	)
+}
+
+// encodeBool gives "1" for true and "0" for false.
+func encodeBool(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+// encodePrefixes gives a JSON array of the prefixes' canonical text, as
+// netip.Prefix.String writes it ("203.0.113.0/24", "2001:db8::/32").
+func encodePrefixes(l []netip.Prefix) string {
+	if len(l) == 0 {
+		return "[]"
+	}
+	b := make([]byte, 0, 2+len(l)*22)
+	b = append(b, '[')
+	for i, p := range l {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = p.AppendTo(b) // digits, dots, colons, hex and '/': nothing to escape
+		b = append(b, '"')
+	}
+	return string(append(b, ']'))
 }
 
 // encodeUUID gives the canonical text of id, or "" for the zero UUID.
@@ -543,6 +577,9 @@ func decode(id uuid.UUID, h map[string]string) (apikeys.Record, error) {
 		AllowedOrigins:     d.list(fOrigins),
 		AllowedAssistants:  d.list(fAssistants),
 		TransientAssistant: d.str(fTransient) == "1",
+		Scopes:             d.optionalList(fScopes),
+		AllowedIPs:         d.optionalPrefixes(fAllowedIPs),
+		Disabled:           d.optionalBool(fDisabled),
 		CreatedAt:          d.time(fCreatedAt),
 		UpdatedAt:          d.time(fUpdatedAt),
 		ExpiresAt:          d.time(fExpiresAt),
@@ -597,6 +634,66 @@ func (d *decoder) optionalUUID(field string) uuid.UUID {
 		return uuid.UUID{}
 	}
 	return id
+}
+
+// optionalList reads a list field that records written by earlier
+// versions of the store lack: missing is the empty list. A present field
+// must be a JSON array of strings ("" and "null" are errors): a
+// restriction that cannot be read must not read as "none".
+func (d *decoder) optionalList(field string) []string {
+	v, ok := d.h[field]
+	if !ok {
+		return nil
+	}
+	if v == "" || v == "null" {
+		d.fail(field, fmt.Errorf("%q is not a JSON array", v))
+		return nil
+	}
+	l, err := decodeList(v)
+	if err != nil {
+		d.fail(field, err)
+		return nil
+	}
+	return l
+}
+
+// optionalPrefixes reads an address list field, as optionalList, each
+// entry a prefix in the canonical text encodePrefixes writes. Anything
+// else is an error: an entry that does not parse, or that is not
+// canonical ("10.0.0.1/8", "::ffff:10.0.0.0/104", "203.0.113.7"), was not
+// written by the store.
+func (d *decoder) optionalPrefixes(field string) []netip.Prefix {
+	l := d.optionalList(field)
+	if len(l) == 0 {
+		return nil
+	}
+	out := make([]netip.Prefix, len(l))
+	for i, v := range l {
+		p, err := netip.ParsePrefix(v)
+		if err == nil && (p != p.Masked() || p.Addr().Is4In6() || p.String() != v) {
+			err = fmt.Errorf("%q is not a canonical prefix", v)
+		}
+		if err != nil {
+			d.fail(field, err)
+			return nil
+		}
+		out[i] = p
+	}
+	return out
+}
+
+// optionalBool reads a flag field that records written by earlier versions
+// of the store lack: missing is false. A present field must be "1" or "0".
+func (d *decoder) optionalBool(field string) bool {
+	switch v, ok := d.h[field]; {
+	case !ok || v == "0":
+		return false
+	case v == "1":
+		return true
+	default:
+		d.fail(field, fmt.Errorf("%q is neither \"1\" nor \"0\"", v))
+		return true
+	}
 }
 
 func (d *decoder) int(field string) int64 {

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -102,11 +103,15 @@ func TestKeyLayout(t *testing.T) {
 	assert.ElementsMatch(t, []string{
 		"type", "name", "user_id", "user_email", "hint", "origins", "assistants", "transient",
 		"created_at", "updated_at", "expires_at", "last_used_at", "digest", "version", "successor_id",
+		"scopes", "allowed_ips", "disabled",
 	}, fields)
 	assert.Equal(t, string(rec.Digest[:]), mr.HGet(recordKey, "digest"))
 	assert.Equal(t, `["https://app.example.com","https://*.example.org:8443"]`, mr.HGet(recordKey, "origins"))
 	assert.Equal(t, "1", mr.HGet(recordKey, "version"))
 	assert.Equal(t, rec.SuccessorID.String(), mr.HGet(recordKey, "successor_id"))
+	assert.Equal(t, `["calls:read"]`, mr.HGet(recordKey, "scopes"))
+	assert.Equal(t, `["203.0.113.0/24"]`, mr.HGet(recordKey, "allowed_ips"))
+	assert.Equal(t, "1", mr.HGet(recordKey, "disabled"))
 
 	// The zero SuccessorID is an empty field, written like the others so
 	// that an Update clears it.
@@ -134,6 +139,9 @@ func testRecord(t testing.TB, user string) apikeys.Record {
 			AllowedOrigins:     []string{"https://app.example.com", "https://*.example.org:8443"},
 			AllowedAssistants:  []string{"asst_1"},
 			TransientAssistant: true,
+			Scopes:             []string{"calls:read"},
+			AllowedIPs:         []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")},
+			Disabled:           true,
 			UserID:             user,
 			UserEmail:          "someone@example.com",
 			Hint:               "ak_pk_...x9Yz",

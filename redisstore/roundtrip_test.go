@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"net/netip"
 	"sync/atomic"
 	"testing"
 
@@ -54,6 +55,14 @@ func TestAuthorizeOneRoundTrip(t *testing.T) {
 				AllowedAssistants: []string{"asst_1", "asst_2"},
 			})
 			require.NoError(t, err)
+			restricted, err := m.Create(ctx, apikeys.CreateParams{
+				Type: apikeys.Private, Name: "restricted", UserID: "alice",
+				Scopes: []string{"calls:read"}, AllowedIPs: []string{"203.0.113.0/24"},
+			})
+			require.NoError(t, err)
+			disabled, err := m.Create(ctx, apikeys.CreateParams{Type: apikeys.Private, Name: "off", UserID: "alice", Disabled: true})
+			require.NoError(t, err)
+			office := netip.MustParseAddr("203.0.113.9")
 			wrongSecret := nk.Value[:len(nk.Value)-8] + "AAAAAAAA"
 			other, err := m.Create(ctx, apikeys.CreateParams{Type: apikeys.Private, Name: "gone", UserID: "alice"})
 			require.NoError(t, err)
@@ -70,6 +79,10 @@ func TestAuthorizeOneRoundTrip(t *testing.T) {
 				{"allowed", nk.Value, apikeys.Request{Origin: "https://app.example.com", AssistantID: "asst_2"}, nil, 1},
 				{"origin refused", nk.Value, apikeys.Request{Origin: "https://evil.example"}, apikeys.ErrOriginNotAllowed, 1},
 				{"assistant refused", nk.Value, apikeys.Request{Origin: "https://a.example.org", AssistantID: "asst_9"}, apikeys.ErrAssistantNotAllowed, 1},
+				{"restricted, allowed", restricted.Value, apikeys.Request{ClientIP: office, Scopes: []string{"calls:read"}}, nil, 1},
+				{"address refused", restricted.Value, apikeys.Request{ClientIP: netip.MustParseAddr("198.51.100.1"), Scopes: []string{"calls:read"}}, apikeys.ErrIPNotAllowed, 1},
+				{"scope refused", restricted.Value, apikeys.Request{ClientIP: office, Scopes: []string{"calls:write"}}, apikeys.ErrInsufficientScope, 1},
+				{"disabled key", disabled.Value, apikeys.Request{}, apikeys.ErrKeyDisabled, 1},
 				{"deleted key", other.Value, apikeys.Request{}, apikeys.ErrInvalidKey, 1},
 				{"wrong secret or checksum", wrongSecret, apikeys.Request{}, apikeys.ErrInvalidKey, -1},
 				{"garbage", "ak_pk_" + uuid.NewString(), apikeys.Request{}, apikeys.ErrInvalidKey, 0},

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"time"
 	"unicode/utf8"
 
@@ -141,6 +142,141 @@ func (l listScanner) Scan(src any) error {
 	}
 	*l.dst = list
 	return nil
+}
+
+// prefixListString encodes an address list for the allowed_ips column: a
+// JSON array of the prefixes' canonical text, as netip.Prefix.String
+// writes it ("203.0.113.0/24", "2001:db8::/32"), which needs no escaping.
+// Nil and empty both give "[]".
+func prefixListString(list []netip.Prefix) string {
+	var buf [256]byte
+	b := append(buf[:0], '[')
+	for i, p := range list {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = p.AppendTo(b)
+		b = append(b, '"')
+	}
+	return string(append(b, ']'))
+}
+
+// restrictionText reads the text of a restriction column (scopes,
+// allowed_ips). Unlike the older list columns, NULL is an error, not an
+// empty list: the column is NOT NULL, and a restriction that cannot be
+// read must not read as "none".
+func restrictionText(column string, src any) (string, error) {
+	switch v := src.(type) {
+	case string:
+		return v, nil
+	case []byte:
+		return string(v), nil
+	case nil:
+		return "", fmt.Errorf("sqlstore: %s column: NULL", column)
+	default:
+		return "", fmt.Errorf("sqlstore: %s column: unexpected %T", column, src)
+	}
+}
+
+// parseRestrictionList decodes a restriction column: a JSON array of
+// strings, and nothing else (not the JSON null that parseList takes for
+// an empty list).
+func parseRestrictionList(column, s string) ([]string, error) {
+	if i := skipSpace(s, 0); i == len(s) || s[i] != '[' {
+		return nil, fmt.Errorf("sqlstore: %s column: not a JSON array", column)
+	}
+	list, err := parseList(s)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: %s column: %w", column, err)
+	}
+	return list, nil
+}
+
+// scopesScanner scans the scopes column. Entries are not checked against
+// the scope grammar: one that is not a scope matches no request, which
+// only narrows the key.
+type scopesScanner struct{ dst *[]string }
+
+func (l scopesScanner) Scan(src any) error {
+	s, err := restrictionText("scopes", src)
+	if err != nil {
+		return err
+	}
+	list, err := parseRestrictionList("scopes", s)
+	if err != nil {
+		return err
+	}
+	*l.dst = list
+	return nil
+}
+
+// prefixListScanner scans the allowed_ips column: a JSON array of
+// prefixes in the canonical text prefixListString writes. Anything else
+// is an error: an entry that does not parse, or that is not canonical
+// ("10.0.0.1/8", "::ffff:10.0.0.0/104", "203.0.113.7"), was not written by
+// the store.
+type prefixListScanner struct{ dst *[]netip.Prefix }
+
+func (l prefixListScanner) Scan(src any) error {
+	s, err := restrictionText("allowed_ips", src)
+	if err != nil {
+		return err
+	}
+	list, err := parseRestrictionList("allowed_ips", s)
+	if err != nil {
+		return err
+	}
+	if len(list) == 0 {
+		*l.dst = nil
+		return nil
+	}
+	out := make([]netip.Prefix, len(list))
+	for i, v := range list {
+		p, err := netip.ParsePrefix(v)
+		if err == nil && (p != p.Masked() || p.Addr().Is4In6() || p.String() != v) {
+			err = fmt.Errorf("%q is not a canonical prefix", v)
+		}
+		if err != nil {
+			return fmt.Errorf("sqlstore: allowed_ips column: %w", err)
+		}
+		out[i] = p
+	}
+	*l.dst = out
+	return nil
+}
+
+// boolScanner scans a NOT NULL boolean column (BOOLEAN, MySQL's
+// TINYINT(1), SQLite's INTEGER): true, false, 1 or 0, and nothing else.
+// NULL and other numbers are errors, so that a flag such as disabled that
+// cannot be read never reads as false.
+type boolScanner struct {
+	column string
+	dst    *bool
+}
+
+func (b boolScanner) Scan(src any) error {
+	switch v := src.(type) {
+	case bool:
+		*b.dst = v
+		return nil
+	case int64:
+		if v == 0 || v == 1 {
+			*b.dst = v == 1
+			return nil
+		}
+	case []byte: // MySQL's text protocol
+		if s := string(v); s == "0" || s == "1" {
+			*b.dst = s == "1"
+			return nil
+		}
+	case string:
+		if v == "0" || v == "1" {
+			*b.dst = v == "1"
+			return nil
+		}
+	}
+	return fmt.Errorf("sqlstore: %s column: %v (%T) is not a boolean", b.column, src, src)
 }
 
 // digestScanner scans a 32-byte binary column.

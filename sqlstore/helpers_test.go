@@ -233,6 +233,13 @@ func requireSame(tb testing.TB, want, got apikeys.Record) {
 	require.Equal(tb, want.Digest, got.Digest)
 	require.Equal(tb, want.Version, got.Version)
 	require.Equal(tb, want.SuccessorID, got.SuccessorID, "SuccessorID")
+	require.Equal(tb, norm(want.Scopes), norm(got.Scopes), "Scopes")
+	if len(want.AllowedIPs) == 0 {
+		require.Empty(tb, got.AllowedIPs, "AllowedIPs")
+	} else {
+		require.Equal(tb, want.AllowedIPs, got.AllowedIPs, "AllowedIPs")
+	}
+	require.Equal(tb, want.Disabled, got.Disabled, "Disabled")
 	for _, tt := range []struct {
 		name      string
 		want, got time.Time

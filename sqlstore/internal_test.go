@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -138,6 +139,86 @@ func TestTimeScanner(t *testing.T) {
 	}
 }
 
+// TestRestrictionScanners: the scopes, allowed_ips and disabled columns
+// read back what the store writes, and anything else, NULL included, is
+// an error: never an empty list or false, which would lift a restriction.
+func TestRestrictionScanners(t *testing.T) {
+	t.Parallel()
+	prefixes := []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24"), netip.MustParsePrefix("2001:db8::7/128"), netip.MustParsePrefix("0.0.0.0/0")}
+	require.Equal(t, `["203.0.113.0/24","2001:db8::7/128","0.0.0.0/0"]`, prefixListString(prefixes))
+	require.Equal(t, `[]`, prefixListString(nil))
+	require.Equal(t, `[]`, prefixListString([]netip.Prefix{}))
+
+	type scanner interface{ Scan(any) error }
+	var scopes []string
+	var ips []netip.Prefix
+	var disabled bool
+	tests := []struct {
+		name    string
+		s       scanner
+		src     any
+		wantErr bool
+		check   func(t *testing.T)
+	}{
+		{"scopes", scopesScanner{&scopes}, `["calls:read","api_keys:*"]`, false, func(t *testing.T) {
+			require.Equal(t, []string{"calls:read", "api_keys:*"}, scopes)
+		}},
+		{"scopes bytes, spaced", scopesScanner{&scopes}, []byte(`[ "calls:read" ]`), false, func(t *testing.T) {
+			require.Equal(t, []string{"calls:read"}, scopes)
+		}},
+		{"scopes empty", scopesScanner{&scopes}, `[]`, false, func(t *testing.T) { require.Empty(t, scopes) }},
+		{"scopes NULL", scopesScanner{&scopes}, nil, true, nil},
+		{"scopes null", scopesScanner{&scopes}, `null`, true, nil},
+		{"scopes spaced null", scopesScanner{&scopes}, ` null`, true, nil},
+		{"scopes empty text", scopesScanner{&scopes}, ``, true, nil},
+		{"scopes string", scopesScanner{&scopes}, `"calls:read"`, true, nil},
+		{"scopes object", scopesScanner{&scopes}, `{}`, true, nil},
+		{"scopes numbers", scopesScanner{&scopes}, `[1]`, true, nil},
+		{"scopes truncated", scopesScanner{&scopes}, `["calls:read"`, true, nil},
+		{"scopes int", scopesScanner{&scopes}, int64(1), true, nil},
+
+		{"ips", prefixListScanner{&ips}, prefixListString(prefixes), false, func(t *testing.T) { require.Equal(t, prefixes, ips) }},
+		{"ips spaced (JSONB)", prefixListScanner{&ips}, []byte(`["203.0.113.0/24", "2001:db8::7/128", "0.0.0.0/0"]`), false, func(t *testing.T) {
+			require.Equal(t, prefixes, ips)
+		}},
+		{"ips empty", prefixListScanner{&ips}, `[]`, false, func(t *testing.T) { require.Empty(t, ips) }},
+		{"ips NULL", prefixListScanner{&ips}, nil, true, nil},
+		{"ips null", prefixListScanner{&ips}, `null`, true, nil},
+		{"ips garbage", prefixListScanner{&ips}, `["anywhere"]`, true, nil},
+		{"ips empty entry", prefixListScanner{&ips}, `[""]`, true, nil},
+		{"ips bare address", prefixListScanner{&ips}, `["203.0.113.7"]`, true, nil},
+		{"ips host bits", prefixListScanner{&ips}, `["10.0.0.1/8"]`, true, nil},
+		{"ips mapped", prefixListScanner{&ips}, `["::ffff:10.0.0.0/104"]`, true, nil},
+		{"ips upper case", prefixListScanner{&ips}, `["2001:DB8::/32"]`, true, nil},
+		{"ips zone", prefixListScanner{&ips}, `["fe80::1%eth0/128"]`, true, nil},
+		{"ips too long", prefixListScanner{&ips}, `["10.0.0.0/33"]`, true, nil},
+		{"ips one good, one bad", prefixListScanner{&ips}, `["10.0.0.0/8","nowhere"]`, true, nil},
+
+		{"disabled true", boolScanner{"disabled", &disabled}, true, false, func(t *testing.T) { require.True(t, disabled) }},
+		{"disabled false", boolScanner{"disabled", &disabled}, false, false, func(t *testing.T) { require.False(t, disabled) }},
+		{"disabled 1", boolScanner{"disabled", &disabled}, int64(1), false, func(t *testing.T) { require.True(t, disabled) }},
+		{"disabled 0", boolScanner{"disabled", &disabled}, int64(0), false, func(t *testing.T) { require.False(t, disabled) }},
+		{"disabled text 1", boolScanner{"disabled", &disabled}, []byte("1"), false, func(t *testing.T) { require.True(t, disabled) }},
+		{"disabled text 0", boolScanner{"disabled", &disabled}, "0", false, func(t *testing.T) { require.False(t, disabled) }},
+		{"disabled NULL", boolScanner{"disabled", &disabled}, nil, true, nil},
+		{"disabled 2", boolScanner{"disabled", &disabled}, int64(2), true, nil},
+		{"disabled -1", boolScanner{"disabled", &disabled}, int64(-1), true, nil},
+		{"disabled text", boolScanner{"disabled", &disabled}, "true", true, nil},
+		{"disabled empty", boolScanner{"disabled", &disabled}, []byte{}, true, nil},
+		{"disabled float", boolScanner{"disabled", &disabled}, 1.0, true, nil},
+	}
+	for _, tt := range tests { // sequential: the destinations are shared
+		scopes, ips, disabled = []string{"before"}, []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}, true
+		err := tt.s.Scan(tt.src)
+		if tt.wantErr {
+			require.Error(t, err, tt.name)
+			continue
+		}
+		require.NoError(t, err, tt.name)
+		tt.check(t)
+	}
+}
+
 func TestDigestScanner(t *testing.T) {
 	t.Parallel()
 	var d apikeys.Digest
@@ -225,8 +306,9 @@ func TestStatements(t *testing.T) {
 	require.Equal(t, []string{"SELECT 1"}, statements("SELECT 1"))
 
 	// Statements per migration, in version order (PostgreSQL's version 3 is
-	// only a comment).
-	for d, n := range map[Dialect][]int{Postgres: {2, 1, 0}, MySQL: {1, 4, 1}, SQLite: {2, 1, 1}} {
+	// only a comment; MySQL's versions 2 and 4 guard each added column
+	// with four statements).
+	for d, n := range map[Dialect][]int{Postgres: {2, 1, 0, 1}, MySQL: {1, 4, 1, 12}, SQLite: {2, 1, 1, 3}} {
 		require.Len(t, migrations[d], len(n), "%s migrations", d)
 		for i, m := range migrations[d] {
 			require.Equal(t, int64(i+1), m.version, "%s migration %d", d, i)

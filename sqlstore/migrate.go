@@ -23,10 +23,12 @@ import (
 // safely re-run.
 //
 // Version 2 adds the nullable successor_id column to a version-1 table,
-// keeping every row (their SuccessorID reads as zero). The statements of
-// this package name the column, so run Migrate before the Stores of this
-// version serve; Stores of the previous version name their columns too
-// and keep working on the upgraded table.
+// keeping every row (their SuccessorID reads as zero). Version 4 adds
+// scopes, allowed_ips and disabled with defaults, keeping every row (each
+// reads as an enabled key with no scopes and no addresses). The
+// statements of this package name the columns, so run Migrate before the
+// Stores of this version serve; Stores of the previous versions name
+// their columns too and keep working on the upgraded table.
 //
 // Migrate refuses a table whose recorded schema version is newer than the
 // latest this code knows (a newer release has migrated it): it changes

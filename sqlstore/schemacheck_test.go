@@ -63,7 +63,8 @@ func TestMigrateRefusesNewerSchema(t *testing.T) {
 				newer := s.LatestVersion() + 97
 				recordVersion(t, db, s, newer)
 				rows := versionRows(t, db.DB, s)
-				hadSuccessor := hasSuccessorColumn(t, db, s.Table())
+				hadSuccessor := hasColumn(t, db, s.Table(), "successor_id")
+				hadDisabled := hasColumn(t, db, s.Table(), "disabled")
 
 				err := s.Migrate(ctx(t))
 				requireSchemaError(t, err, sqlstore.ErrSchemaTooNew, s, newer)
@@ -75,7 +76,8 @@ func TestMigrateRefusesNewerSchema(t *testing.T) {
 				requireSchemaError(t, other.Migrate(ctx(t)), sqlstore.ErrSchemaTooNew, s, newer)
 
 				assert.Equal(t, rows, versionRows(t, db.DB, s), "Migrate recorded versions on a newer schema")
-				assert.Equal(t, hadSuccessor, hasSuccessorColumn(t, db, s.Table()), "Migrate changed a newer schema")
+				assert.Equal(t, hadSuccessor, hasColumn(t, db, s.Table(), "successor_id"), "Migrate changed a newer schema")
+				assert.Equal(t, hadDisabled, hasColumn(t, db, s.Table(), "disabled"), "Migrate changed a newer schema")
 				requireSchemaError(t, s.CheckSchema(ctx(t)), sqlstore.ErrSchemaTooNew, s, newer)
 			})
 		}

@@ -22,7 +22,8 @@
 // from schema/<dialect>/NNNN_*.sql: version 1 creates the table, version 2
 // adds successor_id, version 3 creates the change log "<table>_changes" on
 // MySQL and SQLite (see Invalidation; nothing on PostgreSQL, where the
-// version only keeps the numbers aligned). Users who run their own
+// version only keeps the numbers aligned), version 4 adds scopes,
+// allowed_ips and disabled. Users who run their own
 // migrations apply the files above the version they have; Schema's whole
 // text can be run again on an existing table on PostgreSQL and MySQL (each
 // statement is conditional), not on SQLite, which has no ADD COLUMN IF NOT
@@ -51,6 +52,24 @@
 //   - successor_id (schema version 2) is apikeys.Key.SuccessorID, stored
 //     like id, and NULL when zero. Migrate adds it to a version-1 table and
 //     keeps the rows, which read with the zero SuccessorID.
+//   - scopes and allowed_ips (schema version 4) are apikeys.Key.Scopes and
+//     AllowedIPs, JSON arrays of strings like allowed_origins (JSONB,
+//     JSON, TEXT; NOT NULL DEFAULT '[]'), the addresses as the canonical
+//     prefixes the Manager keeps ("203.0.113.0/24", "2001:db8::7/128").
+//     disabled (version 4) is apikeys.Key.Disabled: BOOLEAN NOT NULL
+//     DEFAULT FALSE (TINYINT(1) on MySQL, INTEGER 0 or 1 on SQLite).
+//     Migrate adds them to an older table and keeps the rows, which read
+//     as enabled keys with no scopes and no addresses, as they were; the
+//     defaults also let Stores of version 3, still running during an
+//     upgrade, insert keys, and their Updates, which do not name the new
+//     columns, leave them as they are (they cannot switch a key back on).
+//     These columns fail closed: NULL, a value that is not a JSON array
+//     of strings, an address that is not a canonical prefix, or a
+//     disabled that is not true or false (1 or 0) makes the row an error,
+//     never apikeys.ErrNotFound and never a key without the restriction.
+//     (Scope entries are not checked against the scope grammar: an entry
+//     that is not a scope matches no request, which only narrows the
+//     key.)
 //   - On MySQL user_id is VARBINARY(255) so that tenants compare byte for
 //     byte: a case-insensitive or space-padding collation would let one
 //     user's id match another's.
@@ -237,7 +256,8 @@ var _ apikeys.Store = (*Store)(nil)
 
 // columns is the order in which every statement reads and writes a record.
 const columns = "id, user_id, key_type, name, allowed_origins, allowed_assistants, transient_assistant, " +
-	"user_email, hint, digest, created_at, updated_at, expires_at, last_used_at, version, successor_id"
+	"user_email, hint, digest, created_at, updated_at, expires_at, last_used_at, version, successor_id, " +
+	"scopes, allowed_ips, disabled"
 
 // New returns a Store on db. It does not touch the database: call Migrate
 // (or apply Schema yourself) before using the Store.
@@ -277,10 +297,11 @@ func New(db *sqlx.DB, cfg *Config) (*Store, error) {
 	s.get = mk("SELECT " + columns + " FROM " + t + " WHERE id = ?")
 	s.listFirst = mk("SELECT " + columns + " FROM " + t + " WHERE user_id = ? ORDER BY id DESC LIMIT ?")
 	s.listBefore = mk("SELECT " + columns + " FROM " + t + " WHERE user_id = ? AND id < ? ORDER BY id DESC LIMIT ?")
-	s.insert = mk("INSERT INTO " + t + " (" + columns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+	s.insert = mk("INSERT INTO " + t + " (" + columns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 	s.update = mk("UPDATE " + t + " SET key_type = ?, name = ?, allowed_origins = ?, allowed_assistants = ?, " +
 		"transient_assistant = ?, user_email = ?, hint = ?, digest = ?, created_at = ?, updated_at = ?, " +
-		"expires_at = ?, last_used_at = " + d.laterLastUsed + ", version = ?, successor_id = ? " +
+		"expires_at = ?, last_used_at = " + d.laterLastUsed + ", version = ?, successor_id = ?, " +
+		"scopes = ?, allowed_ips = ?, disabled = ? " +
 		"WHERE id = ? AND user_id = ? AND version = ?")
 	s.owner = mk("SELECT user_id FROM " + t + " WHERE id = ?")
 	s.del = mk("DELETE FROM " + t + " WHERE id = ? AND user_id = ?")
@@ -416,7 +437,8 @@ func (s *Store) Create(ctx context.Context, rec apikeys.Record) error {
 		listString(rec.AllowedOrigins), listString(rec.AllowedAssistants), rec.TransientAssistant,
 		rec.UserEmail, rec.Hint, rec.Digest[:],
 		s.d.timeArg(rec.CreatedAt), s.d.timeArg(rec.UpdatedAt), s.nullTime(rec.ExpiresAt), s.nullTime(rec.LastUsedAt),
-		rec.Version, nullUUID(rec.SuccessorID))
+		rec.Version, nullUUID(rec.SuccessorID),
+		listString(rec.Scopes), prefixListString(rec.AllowedIPs), rec.Disabled)
 	if err != nil {
 		if s.d.duplicate(err) {
 			return apikeys.ErrDuplicate
@@ -477,7 +499,7 @@ func (s *Store) List(ctx context.Context, userID string, q apikeys.ListQuery) ([
 // stored and the written value, in the UPDATE itself (see
 // apikeys.Store.Update).
 func (s *Store) Update(ctx context.Context, rec apikeys.Record) error {
-	var args [20]any
+	var args [24]any
 	a := append(args[:0],
 		string(rec.Type), rec.Name,
 		listString(rec.AllowedOrigins), listString(rec.AllowedAssistants), rec.TransientAssistant,
@@ -487,7 +509,9 @@ func (s *Store) Update(ctx context.Context, rec apikeys.Record) error {
 	for range s.d.laterLastUsedArgs {
 		a = append(a, lastUsed)
 	}
-	a = append(a, rec.Version, nullUUID(rec.SuccessorID), rec.ID, rec.UserID, rec.Version-1)
+	a = append(a, rec.Version, nullUUID(rec.SuccessorID),
+		listString(rec.Scopes), prefixListString(rec.AllowedIPs), rec.Disabled,
+		rec.ID, rec.UserID, rec.Version-1)
 	res, err := s.update.exec(ctx, a...)
 	if err != nil {
 		return fmt.Errorf("sqlstore: update: %w", err)
@@ -600,6 +624,7 @@ func (s *Store) newScanBuf() *scanBuf {
 		s.timeDest(&r.CreatedAt), s.timeDest(&r.UpdatedAt),
 		s.timeDest(&r.ExpiresAt), s.timeDest(&r.LastUsedAt),
 		&r.Version, nullUUIDScanner{&r.SuccessorID},
+		scopesScanner{&r.Scopes}, prefixListScanner{&r.AllowedIPs}, boolScanner{"disabled", &r.Disabled},
 	}
 	return b
 }

@@ -98,9 +98,9 @@ func TestMigrate(t *testing.T) {
 						assert.NoError(t, err)
 					}
 				}
-				// Three migrations exist, so three version rows, whoever ran
+				// Four migrations exist, so four version rows, whoever ran
 				// them.
-				assert.Equal(t, 3, versionRows(t, db.DB, stores[0]))
+				assert.Equal(t, 4, versionRows(t, db.DB, stores[0]))
 				// Every pool sees a working table.
 				for _, s := range stores {
 					rec := testRecord(t, "migrate-user")
@@ -439,15 +439,25 @@ func TestSchema(t *testing.T) {
 	}{
 		{sqlstore.Postgres, []string{`CREATE TABLE IF NOT EXISTS "my_keys"`, "JSONB", "BYTEA", "TIMESTAMPTZ",
 			`CREATE INDEX IF NOT EXISTS "my_keys_user_id_idx" ON "my_keys" (user_id, id)`,
-			`ALTER TABLE "my_keys" ADD COLUMN IF NOT EXISTS successor_id UUID`}},
+			`ALTER TABLE "my_keys" ADD COLUMN IF NOT EXISTS successor_id UUID`,
+			`ALTER TABLE "my_keys"`,
+			`ADD COLUMN IF NOT EXISTS scopes      JSONB   NOT NULL DEFAULT '[]'`,
+			`ADD COLUMN IF NOT EXISTS allowed_ips JSONB   NOT NULL DEFAULT '[]'`,
+			`ADD COLUMN IF NOT EXISTS disabled    BOOLEAN NOT NULL DEFAULT FALSE`}},
 		{sqlstore.MySQL, []string{"CREATE TABLE IF NOT EXISTS `my_keys`", "BINARY(32)", "DATETIME(6)", "VARBINARY(255)",
 			"KEY `my_keys_user_id_idx` (user_id, id)",
 			"table_name = 'my_keys'", "ALTER TABLE `my_keys` ADD COLUMN successor_id CHAR(36) CHARACTER SET ascii COLLATE ascii_bin NULL",
-			"CREATE TABLE IF NOT EXISTS `my_keys_changes`", "seq        BIGINT      NOT NULL AUTO_INCREMENT"}},
+			"CREATE TABLE IF NOT EXISTS `my_keys_changes`", "seq        BIGINT      NOT NULL AUTO_INCREMENT",
+			"column_name = 'scopes'", "ALTER TABLE `my_keys` ADD COLUMN scopes JSON NOT NULL DEFAULT (''[]'')",
+			"column_name = 'allowed_ips'", "ALTER TABLE `my_keys` ADD COLUMN allowed_ips JSON NOT NULL DEFAULT (''[]'')",
+			"column_name = 'disabled'", "ALTER TABLE `my_keys` ADD COLUMN disabled BOOLEAN NOT NULL DEFAULT FALSE"}},
 		{sqlstore.SQLite, []string{`CREATE TABLE IF NOT EXISTS "my_keys"`, "BLOB",
 			`CREATE INDEX IF NOT EXISTS "my_keys_user_id_idx" ON "my_keys" (user_id, id)`,
 			`ALTER TABLE "my_keys" ADD COLUMN successor_id TEXT`,
-			`CREATE TABLE IF NOT EXISTS "my_keys_changes"`, "PRIMARY KEY AUTOINCREMENT"}},
+			`CREATE TABLE IF NOT EXISTS "my_keys_changes"`, "PRIMARY KEY AUTOINCREMENT",
+			`ALTER TABLE "my_keys" ADD COLUMN scopes TEXT NOT NULL DEFAULT '[]'`,
+			`ALTER TABLE "my_keys" ADD COLUMN allowed_ips TEXT NOT NULL DEFAULT '[]'`,
+			`ALTER TABLE "my_keys" ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0`}},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.dialect), func(t *testing.T) {
@@ -493,7 +503,7 @@ func TestStoredSchema(t *testing.T) {
 			n++
 			row := map[string]any{}
 			require.NoError(t, rows.MapScan(row))
-			require.Len(t, row, 16)
+			require.Len(t, row, 19)
 			digest, ok := row["digest"].([]byte)
 			require.True(t, ok, "digest is %T", row["digest"])
 			require.Len(t, digest, 32)

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -29,6 +31,22 @@ var v1Columns = []string{
 // taken from the Store, so that it stays what that version wrote.
 func v1Insert(t *testing.T, db testDB, table string, rec apikeys.Record) {
 	t.Helper()
+	oldInsert(t, db, table, rec, v1Columns)
+}
+
+// v3Columns are the columns of schema versions 2 and 3.
+var v3Columns = append(slices.Clone(v1Columns), "successor_id")
+
+// v3Insert writes rec into a version-3 table as versions 2 and 3 of the
+// store did, through their columns: those of version 1 and successor_id.
+func v3Insert(t *testing.T, db testDB, table string, rec apikeys.Record) {
+	t.Helper()
+	oldInsert(t, db, table, rec, v3Columns)
+}
+
+// oldInsert writes rec through columns, v1Columns or v3Columns.
+func oldInsert(t *testing.T, db testDB, table string, rec apikeys.Record, columns []string) {
+	t.Helper()
 	timeArg := func(tm time.Time) any {
 		if tm.IsZero() {
 			return nil
@@ -49,31 +67,53 @@ func v1Insert(t *testing.T, db testDB, table string, rec apikeys.Record) {
 		require.NoError(t, err)
 		return string(b)
 	}
-	marks := make([]string, len(v1Columns))
+	args := []any{
+		rec.ID, rec.UserID, string(rec.Type), rec.Name, list(rec.AllowedOrigins), list(rec.AllowedAssistants), rec.TransientAssistant,
+		rec.UserEmail, rec.Hint, rec.Digest[:], timeArg(rec.CreatedAt), timeArg(rec.UpdatedAt), timeArg(rec.ExpiresAt), timeArg(rec.LastUsedAt),
+		rec.Version,
+	}
+	if len(columns) > len(v1Columns) {
+		var successor any // NULL for the zero UUID
+		if rec.SuccessorID != (uuid.UUID{}) {
+			successor = rec.SuccessorID
+		}
+		args = append(args, successor)
+	}
+	require.Len(t, args, len(columns))
+	marks := make([]string, len(columns))
 	for i := range marks {
 		marks[i] = ph(db.dialect, i+1)
 	}
-	q := "INSERT INTO " + quote(db.dialect, table) + " (" + strings.Join(v1Columns, ", ") + ") VALUES (" + strings.Join(marks, ", ") + ")"
-	_, err := db.ExecContext(ctx(t), q,
-		rec.ID, rec.UserID, string(rec.Type), rec.Name, list(rec.AllowedOrigins), list(rec.AllowedAssistants), rec.TransientAssistant,
-		rec.UserEmail, rec.Hint, rec.Digest[:], timeArg(rec.CreatedAt), timeArg(rec.UpdatedAt), timeArg(rec.ExpiresAt), timeArg(rec.LastUsedAt),
-		rec.Version)
-	require.NoError(t, err, "version-1 insert of %s", rec.ID)
+	q := "INSERT INTO " + quote(db.dialect, table) + " (" + strings.Join(columns, ", ") + ") VALUES (" + strings.Join(marks, ", ") + ")"
+	_, err := db.ExecContext(ctx(t), q, args...)
+	require.NoError(t, err, "insert of %s through the columns of an earlier version", rec.ID)
 }
 
-// hasSuccessorColumn reports whether the table has a successor_id column,
-// from the catalog (a SELECT * would be cached by pgx, and PostgreSQL
-// refuses a cached plan whose columns have changed).
-func hasSuccessorColumn(t *testing.T, db testDB, table string) bool {
+// restrictionColumns are the columns schema version 4 adds.
+var restrictionColumns = []string{"scopes", "allowed_ips", "disabled"}
+
+// hasColumn reports whether the table has the column, from the catalog (a
+// SELECT * would be cached by pgx, and PostgreSQL refuses a cached plan
+// whose columns have changed).
+func hasColumn(t *testing.T, db testDB, table, column string) bool {
 	t.Helper()
 	q := map[sqlstore.Dialect]string{
-		sqlstore.Postgres: "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1 AND column_name = 'successor_id'",
-		sqlstore.MySQL:    "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = ? AND column_name = 'successor_id'",
-		sqlstore.SQLite:   "SELECT COUNT(*) FROM pragma_table_info(?) WHERE name = 'successor_id'",
+		sqlstore.Postgres: "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1 AND column_name = $2",
+		sqlstore.MySQL:    "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = ? AND column_name = ?",
+		sqlstore.SQLite:   "SELECT COUNT(*) FROM pragma_table_info(?) WHERE name = ?",
 	}[db.dialect]
 	var n int
-	require.NoError(t, db.GetContext(ctx(t), &n, q, table))
+	require.NoError(t, db.GetContext(ctx(t), &n, q, table, column))
 	return n == 1
+}
+
+// requireColumns fails unless the table has each of the columns (want) or
+// none of them.
+func requireColumns(t *testing.T, db testDB, table string, want bool, columns ...string) {
+	t.Helper()
+	for _, c := range columns {
+		require.Equal(t, want, hasColumn(t, db, table, c), "table %s has column %s", table, c)
+	}
 }
 
 // issued is a key issued by a Manager: its value, its record, and a
@@ -135,7 +175,8 @@ func issueKeys(t *testing.T) []issued {
 // TestUpgradeFromVersion1 fills a version-1 table as version 1 of the store
 // did, migrates it to the current version with a Store built before the upgrade, and
 // checks that every key is still there, unchanged, with the zero
-// SuccessorID, and still authorizes.
+// SuccessorID, enabled and without scopes or addresses, and still
+// authorizes.
 func TestUpgradeFromVersion1(t *testing.T) {
 	t.Parallel()
 	forEach(t, func(t *testing.T, db testDB) {
@@ -143,7 +184,7 @@ func TestUpgradeFromVersion1(t *testing.T) {
 		s := newStore(t, db.DB, randomTable(t))
 		require.NoError(t, s.MigrateTo(ctx(t), 1))
 		require.Equal(t, 1, versionRows(t, db.DB, s))
-		require.False(t, hasSuccessorColumn(t, db, s.Table()), "version 1 has successor_id")
+		requireColumns(t, db, s.Table(), false, append([]string{"successor_id"}, restrictionColumns...)...)
 		// All keys but the last now; the last after the upgrade, as an
 		// instance of version 1 still running would write it.
 		for _, k := range keys[:len(keys)-1] {
@@ -180,8 +221,8 @@ func TestUpgradeFromVersion1(t *testing.T) {
 		require.True(t, errors.As(err, &se), "Authorize before the upgrade = %v, want a *apikeys.StoreError", err)
 
 		require.NoError(t, s.Migrate(ctx(t)))
-		require.Equal(t, 3, versionRows(t, db.DB, s))
-		require.True(t, hasSuccessorColumn(t, db, s.Table()), "version 2 lacks successor_id")
+		require.Equal(t, 4, versionRows(t, db.DB, s))
+		requireColumns(t, db, s.Table(), true, append([]string{"successor_id"}, restrictionColumns...)...)
 		require.Len(t, v1Read(keys[0].rec.ID), len(v1Columns))
 		v1Insert(t, db, s.Table(), keys[len(keys)-1].rec)
 
@@ -205,11 +246,16 @@ func TestUpgradeFromVersion1(t *testing.T) {
 			require.NoError(t, err)
 			requireSame(t, k.rec, got)
 			require.Equal(t, uuid.UUID{}, got.SuccessorID)
+			// Version 4's defaults: enabled, no scopes, no addresses.
+			require.False(t, got.Disabled, "Disabled")
+			require.Empty(t, got.Scopes, "Scopes")
+			require.Empty(t, got.AllowedIPs, "AllowedIPs")
 
 			key, err := m.Authorize(ctx(t), k.value, k.req)
 			require.NoError(t, err, "Authorize(%s) after the upgrade", k.rec.Name)
 			require.Equal(t, k.rec.ID, key.ID)
 			require.Equal(t, uuid.UUID{}, key.SuccessorID)
+			require.False(t, key.Disabled)
 		}
 
 		// The upgraded rows take a SuccessorID like new ones.
@@ -222,42 +268,178 @@ func TestUpgradeFromVersion1(t *testing.T) {
 		requireSame(t, up, got)
 
 		require.NoError(t, s.Migrate(ctx(t)), "Migrate after the upgrade")
-		require.Equal(t, 3, versionRows(t, db.DB, s))
+		require.Equal(t, 4, versionRows(t, db.DB, s))
 	})
 }
 
 // TestUpgradeRerun: on MySQL a migration's DDL is committed at once, so
-// Migrate can stop after adding successor_id and before recording version
-// 2. Migrate must then finish the upgrade rather than fail on the existing
-// column. (PostgreSQL and SQLite migrate in one transaction and cannot be
-// left so; PostgreSQL runs the test anyway.)
+// Migrate can stop after adding a column and before recording its
+// version: after version 2's successor_id, or between the ALTERs of
+// version 4. Migrate must then finish the upgrade rather than fail on an
+// existing column. (PostgreSQL and SQLite migrate in one transaction and
+// cannot be left so; PostgreSQL runs the test anyway.)
 func TestUpgradeRerun(t *testing.T) {
 	t.Parallel()
+	// What version 4 adds, as its MySQL file and PostgreSQL's would.
+	addColumn := map[sqlstore.Dialect]map[string]string{
+		sqlstore.MySQL: {
+			"scopes":      "scopes JSON NOT NULL DEFAULT ('[]')",
+			"allowed_ips": "allowed_ips JSON NOT NULL DEFAULT ('[]')",
+		},
+		sqlstore.Postgres: {
+			"scopes":      "scopes JSONB NOT NULL DEFAULT '[]'",
+			"allowed_ips": "allowed_ips JSONB NOT NULL DEFAULT '[]'",
+		},
+	}
+	tests := []struct {
+		name string
+		// stop leaves the table as a migration that stopped would.
+		stop func(t *testing.T, db testDB, s *sqlstore.Store)
+		rows int // version rows after stop
+	}{
+		{"version 2 not recorded", func(t *testing.T, db testDB, s *sqlstore.Store) {
+			require.NoError(t, s.MigrateTo(ctx(t), 2))
+			_, err := db.ExecContext(ctx(t), "DELETE FROM "+quote(db.dialect, s.Table()+"_schema_versions")+" WHERE version = 2")
+			require.NoError(t, err)
+		}, 1},
+		{"version 4 stopped after two of its columns", func(t *testing.T, db testDB, s *sqlstore.Store) {
+			require.NoError(t, s.MigrateTo(ctx(t), 3))
+			for _, c := range []string{"scopes", "allowed_ips"} {
+				_, err := db.ExecContext(ctx(t), "ALTER TABLE "+quote(db.dialect, s.Table())+" ADD COLUMN "+addColumn[db.dialect][c])
+				require.NoError(t, err)
+			}
+			requireColumns(t, db, s.Table(), false, "disabled")
+		}, 3},
+	}
 	forEach(t, func(t *testing.T, db testDB) {
 		if db.dialect == sqlstore.SQLite {
 			t.Skip("SQLite migrates in one transaction")
 		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				t.Parallel()
+				s := newStore(t, db.DB, randomTable(t))
+				require.NoError(t, s.MigrateTo(ctx(t), 1))
+				old := testRecord(t, "rerun-user")
+				v1Insert(t, db, s.Table(), old)
+				tt.stop(t, db, s)
+				require.Equal(t, tt.rows, versionRows(t, db.DB, s))
+
+				require.NoError(t, s.Migrate(ctx(t)))
+				require.Equal(t, 4, versionRows(t, db.DB, s))
+				requireColumns(t, db, s.Table(), true, append([]string{"successor_id"}, restrictionColumns...)...)
+				got, err := s.Get(ctx(t), old.ID)
+				require.NoError(t, err)
+				requireSame(t, old, got)
+				rec := testRecord(t, "rerun-user")
+				rec.SuccessorID = old.ID
+				rec.Scopes = []string{"calls:read"}
+				rec.AllowedIPs = []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")}
+				rec.Disabled = true
+				require.NoError(t, s.Create(ctx(t), rec))
+				got, err = s.Get(ctx(t), rec.ID)
+				require.NoError(t, err)
+				requireSame(t, rec, got)
+			})
+		}
+	})
+}
+
+// TestUpgradeFromVersion3 fills a version-3 table as version 3 of the
+// store did, migrates it to version 4 and checks that every key is still
+// there, enabled and without scopes or addresses, and authorizes; that an
+// instance of version 3 still running keeps inserting and reading keys;
+// and that such an instance, updating a key that version 4 disabled and
+// restricted, leaves it disabled and restricted (its statements name only
+// its columns), so a rolling upgrade cannot switch a key back on.
+func TestUpgradeFromVersion3(t *testing.T) {
+	t.Parallel()
+	forEach(t, func(t *testing.T, db testDB) {
+		keys := issueKeys(t)
+		keys[2].rec.SuccessorID = keys[4].rec.ID // a key being retired
 		s := newStore(t, db.DB, randomTable(t))
-		require.NoError(t, s.MigrateTo(ctx(t), 1))
-		old := testRecord(t, "rerun-user")
-		v1Insert(t, db, s.Table(), old)
-		require.NoError(t, s.MigrateTo(ctx(t), 2))
-		versions := quote(db.dialect, s.Table()+"_schema_versions")
-		_, err := db.ExecContext(ctx(t), "DELETE FROM "+versions+" WHERE version = 2")
+		require.NoError(t, s.MigrateTo(ctx(t), 3))
+		require.Equal(t, 3, versionRows(t, db.DB, s))
+		requireColumns(t, db, s.Table(), false, restrictionColumns...)
+		for _, k := range keys[:len(keys)-1] {
+			v3Insert(t, db, s.Table(), k.rec)
+		}
+		table := quote(db.dialect, s.Table())
+		v3Get, err := db.PreparexContext(ctx(t), db.Rebind("SELECT "+strings.Join(v3Columns, ", ")+" FROM "+table+" WHERE id = ?"))
 		require.NoError(t, err)
-		require.Equal(t, 1, versionRows(t, db.DB, s))
+		t.Cleanup(func() { v3Get.Close() })
+		v3Rename, err := db.PreparexContext(ctx(t), db.Rebind("UPDATE "+table+" SET name = ?, version = ? WHERE id = ? AND user_id = ? AND version = ?"))
+		require.NoError(t, err)
+		t.Cleanup(func() { v3Rename.Close() })
+
+		// This version's statements need the columns: before the upgrade
+		// a read fails, never "not found".
+		_, err = s.Get(ctx(t), keys[0].rec.ID)
+		require.Error(t, err)
+		require.NotErrorIs(t, err, apikeys.ErrNotFound)
 
 		require.NoError(t, s.Migrate(ctx(t)))
-		require.Equal(t, 3, versionRows(t, db.DB, s))
-		got, err := s.Get(ctx(t), old.ID)
+		require.Equal(t, 4, versionRows(t, db.DB, s))
+		requireColumns(t, db, s.Table(), true, restrictionColumns...)
+		// An instance of version 3 inserts a key after the upgrade, and
+		// reads with its prepared statement.
+		v3Insert(t, db, s.Table(), keys[len(keys)-1].rec)
+		row := map[string]any{}
+		require.NoError(t, v3Get.QueryRowxContext(ctx(t), keys[0].rec.ID).MapScan(row))
+		require.Len(t, row, len(v3Columns))
+
+		var rows int
+		require.NoError(t, db.GetContext(ctx(t), &rows, "SELECT COUNT(*) FROM "+table))
+		require.Equal(t, len(keys), rows, "rows after the upgrade")
+		m, err := apikeys.New(s, &apikeys.Config{LastUsedInterval: -1})
 		require.NoError(t, err)
-		requireSame(t, old, got)
-		rec := testRecord(t, "rerun-user")
-		rec.SuccessorID = old.ID
-		require.NoError(t, s.Create(ctx(t), rec))
-		got, err = s.Get(ctx(t), rec.ID)
+		t.Cleanup(func() { // before the table is dropped
+			c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			assert.NoError(t, m.Close(c))
+		})
+		for _, k := range keys {
+			got, err := s.Get(ctx(t), k.rec.ID)
+			require.NoError(t, err)
+			requireSame(t, k.rec, got)
+			require.False(t, got.Disabled, "%s: Disabled", k.rec.Name)
+			require.Empty(t, got.Scopes, "%s: Scopes", k.rec.Name)
+			require.Empty(t, got.AllowedIPs, "%s: AllowedIPs", k.rec.Name)
+
+			key, err := m.Authorize(ctx(t), k.value, k.req)
+			require.NoError(t, err, "Authorize(%s) after the upgrade", k.rec.Name)
+			require.Equal(t, k.rec.ID, key.ID)
+		}
+		list, err := s.List(ctx(t), "alice", apikeys.ListQuery{Limit: 10})
 		require.NoError(t, err)
-		requireSame(t, rec, got)
+		require.Len(t, list, 3)
+
+		// Version 4 switches a key off and restricts it.
+		k := keys[0]
+		up, err := m.Update(ctx(t), k.rec.UserID, k.rec.ID, apikeys.UpdateParams{
+			Disabled: new(true), Scopes: &[]string{"calls:read"}, AllowedIPs: &[]string{"203.0.113.0/24"},
+		})
+		require.NoError(t, err)
+		_, err = m.Authorize(ctx(t), k.value, k.req)
+		require.ErrorIs(t, err, apikeys.ErrKeyDisabled, "after the Update that disabled it")
+
+		// An instance of version 3 renames it: the key stays off and
+		// restricted.
+		cur, err := s.Get(ctx(t), k.rec.ID)
+		require.NoError(t, err)
+		res, err := v3Rename.ExecContext(ctx(t), "renamed by version 3", cur.Version+1, cur.ID, cur.UserID, cur.Version)
+		require.NoError(t, err)
+		n, err := res.RowsAffected()
+		require.NoError(t, err)
+		require.Equal(t, int64(1), n, "version-3 rename")
+		got, err := s.Get(ctx(t), k.rec.ID)
+		require.NoError(t, err)
+		require.Equal(t, "renamed by version 3", got.Name)
+		require.True(t, got.Disabled, "a version-3 Update enabled the key")
+		require.Equal(t, up.Scopes, got.Scopes)
+		require.Equal(t, up.AllowedIPs, got.AllowedIPs)
+		_, err = m.Authorize(ctx(t), k.value, k.req)
+		require.ErrorIs(t, err, apikeys.ErrKeyDisabled, "after a version-3 Update")
 	})
 }
 

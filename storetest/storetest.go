@@ -40,6 +40,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -86,6 +87,7 @@ func RunConfig(t *testing.T, newStore func(t *testing.T) apikeys.Store, cfg Conf
 		{"CreateDuplicate", testCreateDuplicate},
 		{"Update", testUpdate},
 		{"SuccessorID", testSuccessorID},
+		{"Restrictions", testRestrictions},
 		{"UpdateConflict", testUpdateConflict},
 		{"UpdateMissingOrDeleted", testUpdateMissing},
 		{"Delete", testDelete},
@@ -152,7 +154,9 @@ func newID(t *testing.T) uuid.UUID {
 	return id
 }
 
-// record returns a new record of user with every field set.
+// record returns a new record of user with every field set, and every
+// boolean at the value that is not its zero (Disabled too: a store that
+// drops it must be caught).
 func record(t *testing.T, user string) apikeys.Record {
 	t.Helper()
 	id := newID(t)
@@ -168,6 +172,9 @@ func record(t *testing.T, user string) apikeys.Record {
 			AllowedOrigins:     []string{"https://app.example.com", "https://*.example.org:8443"},
 			AllowedAssistants:  []string{"asst_1", "asst:2.b-c"},
 			TransientAssistant: true,
+			Scopes:             []string{"calls:read", "api_keys:*"},
+			AllowedIPs:         []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24"), netip.MustParsePrefix("2001:db8::7/128")},
+			Disabled:           true,
 			UserID:             user,
 			UserEmail:          user + "@example.com",
 			Hint:               "ak_pk_...x9Yz",
@@ -202,7 +209,8 @@ func mustGet(t *testing.T, s apikeys.Store, id uuid.UUID) apikeys.Record {
 	return rec
 }
 
-// diff describes how got differs from want, or returns "".
+// diff describes how got differs from want, or returns "". Lists compare
+// by their elements, so an empty list equals a nil one.
 func diff(got, want apikeys.Record) string {
 	var d []string
 	add := func(field string, g, w any) { d = append(d, fmt.Sprintf("%s: got %v, want %v", field, g, w)) }
@@ -223,6 +231,15 @@ func diff(got, want apikeys.Record) string {
 	}
 	if got.TransientAssistant != want.TransientAssistant {
 		add("TransientAssistant", got.TransientAssistant, want.TransientAssistant)
+	}
+	if !slices.Equal(got.Scopes, want.Scopes) {
+		add("Scopes", got.Scopes, want.Scopes)
+	}
+	if !slices.Equal(got.AllowedIPs, want.AllowedIPs) {
+		add("AllowedIPs", got.AllowedIPs, want.AllowedIPs)
+	}
+	if got.Disabled != want.Disabled {
+		add("Disabled", got.Disabled, want.Disabled)
 	}
 	if got.UserID != want.UserID {
 		add("UserID", got.UserID, want.UserID)
@@ -287,17 +304,19 @@ func testRoundTripEmpty(t *testing.T, s apikeys.Store) {
 	rec := record(t, userName(t))
 	rec.Type = apikeys.Private
 	rec.AllowedOrigins, rec.AllowedAssistants = []string{}, nil
-	rec.TransientAssistant = false
+	rec.Scopes, rec.AllowedIPs = nil, []netip.Prefix{}
+	rec.TransientAssistant, rec.Disabled = false, false
 	rec.UserEmail = ""
 	rec.ExpiresAt, rec.LastUsedAt = time.Time{}, time.Time{}
 	rec.SuccessorID = uuid.UUID{}
 	rec.Name = strings.Repeat("n", apikeys.MaxNameLen)
 	mustCreate(t, s, rec)
 	got := mustGet(t, s, rec.ID)
-	if len(got.AllowedOrigins) != 0 || len(got.AllowedAssistants) != 0 {
-		t.Errorf("lists = %q, %q, want empty", got.AllowedOrigins, got.AllowedAssistants)
+	if len(got.AllowedOrigins) != 0 || len(got.AllowedAssistants) != 0 || len(got.Scopes) != 0 || len(got.AllowedIPs) != 0 {
+		t.Errorf("lists = %q, %q, %q, %v, want empty", got.AllowedOrigins, got.AllowedAssistants, got.Scopes, got.AllowedIPs)
 	}
 	got.AllowedOrigins, got.AllowedAssistants = rec.AllowedOrigins, rec.AllowedAssistants
+	got.Scopes, got.AllowedIPs = rec.Scopes, rec.AllowedIPs
 	wantEqual(t, "Get", got, rec)
 }
 
@@ -333,6 +352,9 @@ func testUpdate(t *testing.T, s apikeys.Store) {
 	up.AllowedOrigins = []string{"http://localhost:3000"}
 	up.AllowedAssistants = nil
 	up.TransientAssistant = false
+	up.Scopes = []string{"calls:write"}
+	up.AllowedIPs = nil
+	up.Disabled = false
 	up.ExpiresAt = time.Time{}
 	up.LastUsedAt = at.Add(2 * time.Hour)
 	up.UpdatedAt = at.Add(time.Hour)
@@ -344,6 +366,9 @@ func testUpdate(t *testing.T, s apikeys.Store) {
 	got := mustGet(t, s, rec.ID)
 	if len(got.AllowedAssistants) == 0 {
 		got.AllowedAssistants = nil
+	}
+	if len(got.AllowedIPs) == 0 {
+		got.AllowedIPs = nil
 	}
 	wantEqual(t, "Get after Update", got, up)
 }
@@ -387,6 +412,60 @@ func testSuccessorID(t *testing.T, s apikeys.Store) {
 
 			up := rec
 			up.SuccessorID = tt.update
+			up.UpdatedAt = at.Add(time.Hour)
+			up.Version = 2
+			if err := s.Update(ctx(t), up); err != nil {
+				t.Fatalf("Update: %v", err)
+			}
+			wantOnly(t, s, "Update", up)
+		})
+	}
+}
+
+// testRestrictions: Scopes, AllowedIPs and Disabled, the restrictions of
+// issue 12, are written by Create and by Update like every other field,
+// whether they are set, changed, cleared or left empty. A store that drops
+// one makes the restriction fail open: a disabled key works again, a
+// scoped or address-bound key holds everything. Each case changes one
+// field; the others keep the values Create wrote.
+func testRestrictions(t *testing.T, s apikeys.Store) {
+	read := []string{"calls:read"}
+	write := []string{"calls:write", "assistants:*", "api_keys:read"}
+	net4 := []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}
+	both := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8:1::/48"), netip.MustParsePrefix("192.0.2.7/32")}
+	type fields struct {
+		scopes   []string
+		ips      []netip.Prefix
+		disabled bool
+	}
+	tests := []struct {
+		name            string
+		created, update fields
+	}{
+		{"none stays none", fields{}, fields{}},
+		{"scopes set by Update", fields{}, fields{scopes: read}},
+		{"scopes changed by Update", fields{scopes: read}, fields{scopes: write}},
+		{"scopes cleared by Update", fields{scopes: write}, fields{}},
+		{"addresses set by Update", fields{}, fields{ips: net4}},
+		{"addresses changed by Update", fields{ips: net4}, fields{ips: both}},
+		{"addresses cleared by Update", fields{ips: both}, fields{}},
+		{"disabled by Update", fields{}, fields{disabled: true}},
+		{"enabled again by Update", fields{disabled: true}, fields{}},
+		{"disabled kept by Update", fields{disabled: true}, fields{disabled: true}},
+		{"all set by Create, kept by Update", fields{read, net4, true}, fields{read, net4, true}},
+		{"all set by Create, changed by Update", fields{read, net4, true}, fields{write, both, false}},
+		{"all set by Create, cleared by Update", fields{write, both, true}, fields{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			rec := record(t, userName(t))
+			rec.Scopes, rec.AllowedIPs, rec.Disabled = slices.Clone(tt.created.scopes), slices.Clone(tt.created.ips), tt.created.disabled
+			mustCreate(t, s, rec)
+			wantOnly(t, s, "Create", rec)
+
+			up := rec
+			up.Scopes, up.AllowedIPs, up.Disabled = slices.Clone(tt.update.scopes), slices.Clone(tt.update.ips), tt.update.disabled
 			up.UpdatedAt = at.Add(time.Hour)
 			up.Version = 2
 			if err := s.Update(ctx(t), up); err != nil {
@@ -569,20 +648,37 @@ func testReturnsCopies(t *testing.T, s apikeys.Store) {
 	in := rec
 	in.AllowedOrigins = slices.Clone(rec.AllowedOrigins)
 	in.AllowedAssistants = slices.Clone(rec.AllowedAssistants)
+	in.Scopes = slices.Clone(rec.Scopes)
+	in.AllowedIPs = slices.Clone(rec.AllowedIPs)
 	mustCreate(t, s, in)
 	in.AllowedOrigins[0] = "https://mutated-input.example"
 	in.AllowedAssistants[0] = "mutated"
+	in.Scopes[0] = "mutated:input"
+	in.AllowedIPs[0] = netip.MustParsePrefix("0.0.0.0/0")
 
 	got := mustGet(t, s, rec.ID)
+	// The mutations below index the lists: a store that drops one fails
+	// here rather than panics.
+	if d := diff(got, rec); d != "" {
+		t.Fatalf("Get: record differs: %s", d)
+	}
 	got.AllowedOrigins[0] = "https://mutated-get.example"
 	got.AllowedAssistants[0] = "mutated"
+	got.Scopes[0] = "mutated:get"
+	got.AllowedIPs[0] = netip.MustParsePrefix("::/0")
 	_ = append(got.AllowedOrigins[:1], "https://appended.example")
+	_ = append(got.Scopes[:1], "appended:get")
 
 	list, err := s.List(ctx(t), user, apikeys.ListQuery{Limit: 1})
 	if err != nil || len(list) != 1 {
 		t.Fatalf("List = %d, %v", len(list), err)
 	}
+	if d := diff(list[0], rec); d != "" {
+		t.Fatalf("List: record differs: %s", d)
+	}
 	list[0].AllowedOrigins[1] = "https://mutated-list.example"
+	list[0].Scopes[1] = "mutated:list"
+	list[0].AllowedIPs[1] = netip.MustParsePrefix("0.0.0.0/0")
 	wantEqual(t, "Get after mutating results", mustGet(t, s, rec.ID), rec)
 }
 

@@ -75,8 +75,15 @@ func (s *brokenStore) context(ctx context.Context) context.Context {
 
 func (s *brokenStore) Create(ctx context.Context, rec apikeys.Record) error {
 	ctx = s.context(ctx)
-	if s.flaw == "successor-not-created" {
+	switch s.flaw {
+	case "successor-not-created":
 		rec.SuccessorID = uuid.UUID{}
+	case "scopes-not-created":
+		rec.Scopes = nil
+	case "ips-not-created":
+		rec.AllowedIPs = nil
+	case "disabled-not-created":
+		rec.Disabled = false
 	}
 	if s.flaw == "overwrite-duplicate" {
 		if cur, err := s.Store.Get(ctx, rec.ID); err == nil {
@@ -135,9 +142,28 @@ func (s *brokenStore) Update(ctx context.Context, rec apikeys.Record) error {
 			rec.Version = cur.Version + 1
 		}
 	}
-	if s.flaw == "successor-not-updated" {
-		if cur, err := s.Store.Get(ctx, rec.ID); err == nil {
+	if cur, err := s.Store.Get(ctx, rec.ID); err == nil {
+		switch s.flaw {
+		case "successor-not-updated":
 			rec.SuccessorID = cur.SuccessorID
+		case "scopes-not-updated":
+			rec.Scopes = cur.Scopes
+		case "ips-not-updated":
+			rec.AllowedIPs = cur.AllowedIPs
+		case "disabled-not-updated":
+			rec.Disabled = cur.Disabled
+		case "lists-not-cleared":
+			// A store that writes a list only when it has entries, as
+			// an HSET of the non-empty fields would.
+			if len(rec.Scopes) == 0 {
+				rec.Scopes = cur.Scopes
+			}
+			if len(rec.AllowedIPs) == 0 {
+				rec.AllowedIPs = cur.AllowedIPs
+			}
+		case "disabled-not-cleared":
+			// A store that writes the flag only when it is set.
+			rec.Disabled = rec.Disabled || cur.Disabled
 		}
 	}
 	if err := s.Store.Update(ctx, rec); err != nil || s.flaw != "update-rewinds-last-used" {
@@ -222,6 +248,15 @@ func TestSuiteCatchesFlaws(t *testing.T) {
 		"canceled-is-not-found": "CanceledContext",
 		"successor-not-created": "RoundTripEveryField",
 		"successor-not-updated": "SuccessorID",
+		// The restrictions of issue 12: a store that drops one fails open.
+		"scopes-not-created":   "RoundTripEveryField",
+		"ips-not-created":      "RoundTripEveryField",
+		"disabled-not-created": "RoundTripEveryField",
+		"scopes-not-updated":   "Restrictions",
+		"ips-not-updated":      "Restrictions",
+		"disabled-not-updated": "Restrictions",
+		"lists-not-cleared":    "Restrictions",
+		"disabled-not-cleared": "Restrictions",
 		// The cases of issue 11.
 		"update-rewinds-last-used": "UpdateKeepsLastUsed",
 		"touch-moves-back":         "InstancesTouchConcurrently",
