@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -49,10 +50,30 @@ type Config struct {
 	// by a crash are removed once older. Listings skip entries without a
 	// record whatever their age. Default 10 minutes; negative: at once.
 	RepairAfter time.Duration
+
+	// PingInterval is how Subscribe (the invalidation subscription) keeps
+	// its connection honest: after an interval in which nothing arrived it
+	// sends a PING, and a subscription from which nothing at all, neither a
+	// message nor the PONG, has arrived for two intervals is taken for
+	// dead: Subscribe calls onReset (the Manager flushes its cache), logs
+	// it, closes the connection and subscribes again on a new one. A lost
+	// subscription is so noticed within two intervals, however it was lost
+	// (a connection that fails outright is noticed at once). Default 5s,
+	// so 10s at most, a third of the cache's default TTL; the cost is one
+	// PING per interval on an idle connection. Negative is an error.
+	PingInterval time.Duration
+
+	// Logger receives what happens to the invalidation subscription: a
+	// Warn when it is lost (with the cause) and an Info when it is back;
+	// failed attempts in between go to Debug. Default slog.Default().
+	Logger *slog.Logger
 }
 
 // DefaultRepairAfter is Config.RepairAfter's default.
 const DefaultRepairAfter = 10 * time.Minute
+
+// DefaultPingInterval is Config.PingInterval's default.
+const DefaultPingInterval = 5 * time.Second
 
 // Store is an apikeys.Store on a go-redis client. It is safe for concurrent
 // use. The zero value is not usable; call New.
@@ -62,6 +83,9 @@ type Store struct {
 	margin time.Duration // < 0: no Redis expiry
 
 	repairAfter time.Duration // < 0: repair at once
+
+	pingInterval time.Duration // > 0
+	log          *slog.Logger
 
 	// hook, when set by a test, is called at named points between the
 	// writes of one operation; a non-nil error stops the operation there,
@@ -101,7 +125,19 @@ func New(rdb redis.UniversalClient, cfg *Config) (*Store, error) {
 	if c.RepairAfter == 0 {
 		c.RepairAfter = DefaultRepairAfter
 	}
-	return &Store{rdb: rdb, ns: c.Namespace, margin: c.ExpiryMargin, repairAfter: c.RepairAfter}, nil
+	if c.PingInterval < 0 {
+		return nil, fmt.Errorf("redisstore: New: PingInterval %v is negative", c.PingInterval)
+	}
+	if c.PingInterval == 0 {
+		c.PingInterval = DefaultPingInterval
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return &Store{
+		rdb: rdb, ns: c.Namespace, margin: c.ExpiryMargin, repairAfter: c.RepairAfter,
+		pingInterval: c.PingInterval, log: c.Logger,
+	}, nil
 }
 
 // recordKey is the hash of the record with the id: "<ns>k:{<id>}".
