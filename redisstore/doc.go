@@ -123,6 +123,62 @@
 // few dozen bytes each). A negative margin turns this off: records then
 // stay until deleted.
 //
+// # Invalidation
+//
+// The Store is also an apikeys.Invalidator: Publish sends the id of a
+// changed key to the channel "<namespace>changes", and Subscribe holds a
+// subscription to it, so that every Manager with a cache drops a changed
+// or deleted key at once. Redis pub/sub delivers at most once, and only to
+// subscriptions that are up, so Subscribe calls onReset (the Manager
+// flushes its cache) whenever changes may have been missed: when a
+// subscription is confirmed, when it is lost, and after each failed attempt
+// to subscribe again (attempts back off from 50ms to 5s).
+//
+// A subscription can die without an error: a connection that a firewall,
+// a NAT or a hung server holds open and drops everything on looks idle.
+// Subscribe therefore checks liveness: after Config.PingInterval (default
+// 5s) with nothing received it sends a PING, and when nothing at all, not
+// even the PONG, has arrived for two intervals, it takes the subscription
+// for dead, calls onReset, logs a warning to Config.Logger (default
+// slog.Default()), closes that connection and subscribes on a new one. A
+// lost subscription is so noticed within two intervals (10s by default,
+// a third of the cache's default TTL); until then, and at most for the
+// cache TTL, another instance may still accept a key deleted elsewhere.
+// The store logs rather than returns these failures because Subscribe
+// must go on until its context ends; the log says when the subscription
+// was lost and why, and when it is back.
+//
+// # Cluster and Sentinel
+//
+// The package's tests run the whole suite against a real Redis Cluster (3
+// masters, 3 replicas) and a real Sentinel deployment (a master, a
+// replica, 3 sentinels), which scripts/redis-topologies.sh starts, and
+// fail each over while a Manager writes: a manual CLUSTER FAILOVER and
+// SENTINEL FAILOVER. Authorize and revocation recover in running Managers,
+// without a restart. What survives a failover is Redis's to promise, since
+// its replication is asynchronous and the store does not WAIT:
+//
+//   - Cluster, manual CLUSTER FAILOVER: the master pauses writers until the
+//     replica has caught up, so no acknowledged write is lost. A forced
+//     failover (FORCE, TAKEOVER, or a master that dies) can lose the
+//     writes the replica had not received yet.
+//   - Sentinel: SENTINEL FAILOVER promotes the replica without pausing the
+//     master, and clients follow when Sentinel announces the new master,
+//     about a second later; writes the old master acknowledges in between
+//     are lost when it becomes a replica. Writes acknowledged before the
+//     failover began, and after it, survive. Running the masters with
+//     min-replicas-to-write 1 makes the old master refuse writes once its
+//     replica is promoted away, which closes that window except for writes
+//     in flight to the replica at that instant; the price is that writes
+//     fail until the old master has rejoined as a replica (in the tests,
+//     about 20s), while Authorize goes on working.
+//
+// The subscription follows the client: a cluster client subscribes on the
+// master of the channel's slot (and stays subscribed there if that node
+// becomes a replica, since cluster pub/sub reaches every node), a failover
+// client on the current master, and Sentinel closes the subscriptions on
+// a demoted master, after which Subscribe resubscribes on the new one.
+//
 // # Errors and contexts
 //
 // Every method checks its context before sending anything and passes it to
