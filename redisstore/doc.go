@@ -135,18 +135,28 @@
 // to subscribe again (attempts back off from 50ms to 5s).
 //
 // A subscription can die without an error: a connection that a firewall,
-// a NAT or a hung server holds open and drops everything on looks idle.
-// Subscribe therefore checks liveness: after Config.PingInterval (default
-// 5s) with nothing received it sends a PING, and when nothing at all, not
-// even the PONG, has arrived for two intervals, it takes the subscription
-// for dead, calls onReset, logs a warning to Config.Logger (default
-// slog.Default()), closes that connection and subscribes on a new one. A
-// lost subscription is so noticed within two intervals (10s by default,
-// a third of the cache's default TTL); until then, and at most for the
-// cache TTL, another instance may still accept a key deleted elsewhere.
-// The store logs rather than returns these failures because Subscribe
-// must go on until its context ends; the log says when the subscription
-// was lost and why, and when it is back.
+// a NAT or a hung server holds open and drops everything on looks idle; and
+// after a Sentinel failover a subscription can stay, alive and answering,
+// on the demoted master, which hears none of what is now published on the
+// new one until Sentinel reconfigures it (10 to 20s later). Subscribe
+// therefore checks, every Config.PingInterval (default 5s), both that its
+// connection answers a PING and that a heartbeat it publishes through the
+// client, on a channel of its own ("<namespace>changes:heartbeat:<uuid>"),
+// comes back. When nothing at all has arrived for two intervals, or a
+// heartbeat has not come back within two, it takes the subscription for
+// lost: it calls onReset, logs a warning to Config.Logger (default
+// slog.Default()), closes that connection and subscribes on a new one,
+// which goes where the client now goes. A dead connection is so noticed
+// within two intervals, a subscription left behind within three (10s and
+// 15s by default, against the cache's default TTL of 30s); until then
+// another instance may still accept a key deleted elsewhere. A heartbeat
+// that cannot be published is not awaited; the PING still checks the
+// connection. With an ACL that allows the changes channel only, Redis
+// refuses the heartbeat channel: Subscribe then logs a warning once and
+// goes on with PING alone (allow "<namespace>changes:heartbeat:*" too to
+// keep the heartbeat). The store logs rather than returns these failures
+// because Subscribe must go on until its context ends; the log says when
+// the subscription was lost and why, and when it is back.
 //
 // # Cluster and Sentinel
 //
@@ -175,9 +185,9 @@
 //
 // The subscription follows the client: a cluster client subscribes on the
 // master of the channel's slot (and stays subscribed there if that node
-// becomes a replica, since cluster pub/sub reaches every node), a failover
-// client on the current master, and Sentinel closes the subscriptions on
-// a demoted master, after which Subscribe resubscribes on the new one.
+// becomes a replica, since cluster pub/sub reaches every node); a failover
+// client subscribes on the current master, and after a failover the
+// heartbeat moves the subscription to the new one (see above).
 //
 // # Errors and contexts
 //

@@ -223,7 +223,7 @@ func testFailover(t *testing.T, fc failoverCase) {
 	phase.Store(phaseDuring)
 	start := time.Now()
 	desc := fc.failover(t, storeA.recordKey(target.ID.String()))
-	t.Logf("failover: %s; the new master serves after %v", desc, time.Since(start).Round(time.Millisecond))
+	t.Logf("failover: %s (began %s); the new master serves after %v", desc, start.Format("15:04:05.000"), time.Since(start).Round(time.Millisecond))
 
 	// Authorize recovers in B without a restart, on a key B never read.
 	authAttempts := poll(t, "Authorize in B to recover", func(ctx context.Context) error {
@@ -419,22 +419,36 @@ func TestClusterFailover(t *testing.T) {
 		}
 		return nil
 	}
-	// owner returns the addresses of the master and a replica of slot,
-	// as the node at addr sees them.
+	// owner returns the addresses of the master and a replica in sync
+	// ("online") of slot, as the node at addr sees them.
 	owner := func(ctx context.Context, addr string, slot int) (master, replica string, err error) {
 		c := redis.NewClient(&redis.Options{Addr: addr})
 		defer c.Close()
-		slots, err := c.ClusterSlots(ctx).Result()
+		shards, err := c.ClusterShards(ctx).Result()
 		if err != nil {
 			return "", "", err
 		}
-		for _, s := range slots {
-			if s.Start <= slot && slot <= s.End && len(s.Nodes) > 0 {
-				if len(s.Nodes) > 1 {
-					replica = s.Nodes[1].Addr
-				}
-				return s.Nodes[0].Addr, replica, nil
+		for _, sh := range shards {
+			owns := false
+			for _, r := range sh.Slots {
+				owns = owns || r.Start <= int64(slot) && int64(slot) <= r.End
 			}
+			if !owns {
+				continue
+			}
+			for _, n := range sh.Nodes {
+				a := fmt.Sprintf("%s:%d", n.IP, n.Port)
+				switch {
+				case n.Role == "master":
+					master = a
+				case n.Role == "replica" && n.Health == "online":
+					replica = a
+				}
+			}
+			if master == "" {
+				return "", "", fmt.Errorf("%s: slot %d has no master", addr, slot)
+			}
+			return master, replica, nil
 		}
 		return "", "", fmt.Errorf("%s: no node owns slot %d", addr, slot)
 	}

@@ -213,7 +213,7 @@ func TestSubscriptionLiveness(t *testing.T) {
 			_, err = a.Delete(t.Context(), "u", k1.ID)
 			require.NoError(t, err)
 			inv.waitResets(t, resets, "the subscription was blackholed: a dead subscription went unnoticed")
-			logs.waitFor(t, logged, slog.LevelWarn, errSilent.Error())
+			logs.waitFor(t, logged, slog.LevelWarn, "subscription lost") // errSilent, or errDeaf if a heartbeat was in flight
 			_, err = bm.Authorize(t.Context(), k1.Value, apikeys.Request{})
 			require.ErrorIs(t, err, apikeys.ErrInvalidKey, "B still accepts a key deleted while its subscription was dead")
 
@@ -267,4 +267,175 @@ func TestNewPingInterval(t *testing.T) {
 	require.Same(t, l, s.log)
 	_, err = New(rdb, &Config{PingInterval: -time.Second})
 	require.Error(t, err)
+}
+
+// movingClient models a failover as a failover client lives it: commands
+// (Publish included) and new subscriptions go to the current server, while
+// a subscription made before the move stays on the server it was made on.
+type movingClient struct {
+	redis.UniversalClient // the first server, for everything else
+	cur                   atomic.Pointer[redis.Client]
+}
+
+func (c *movingClient) Publish(ctx context.Context, channel string, message any) *redis.IntCmd {
+	return c.cur.Load().Publish(ctx, channel, message)
+}
+
+func (c *movingClient) Subscribe(ctx context.Context, channels ...string) *redis.PubSub {
+	return c.cur.Load().Subscribe(ctx, channels...)
+}
+
+// TestSubscriptionFollowsPublishers: a subscription that still answers
+// PING but is on a server the publishers have left (a demoted master after
+// a Sentinel failover, until Sentinel reconfigures it) hears nothing. The
+// heartbeats Subscribe publishes through the client do not come back, so
+// it resets, logs and subscribes again, where the client now goes: a
+// revocation published on the new server then arrives.
+func TestSubscriptionFollowsPublishers(t *testing.T) {
+	t.Parallel()
+	rdbX, ns, _ := openMiniredis(t)
+	rdbY, _, _ := openMiniredis(t)
+	moving := &movingClient{UniversalClient: rdbX}
+	moving.cur.Store(rdbX.(*redis.Client))
+
+	// Records stay on X; changes are published, and subscribed to, through
+	// the moving client.
+	storeA, err := New(rdbX, &Config{Namespace: ns})
+	require.NoError(t, err)
+	pubA, err := New(moving, &Config{Namespace: ns})
+	require.NoError(t, err)
+	storeB, err := New(rdbX, &Config{Namespace: ns})
+	require.NoError(t, err)
+	logs := newLogCapture()
+	subB, err := New(moving, &Config{Namespace: ns, PingInterval: 100 * time.Millisecond, Logger: slog.New(logs)})
+	require.NoError(t, err)
+
+	a, err := apikeys.New(storeA, &apikeys.Config{Invalidator: pubA, LastUsedInterval: -1})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, a.Close(context.Background())) })
+	readsB, inv := &readCountingStore{Store: storeB}, newCountingInvalidator(subB)
+	bm, err := apikeys.New(readsB, &apikeys.Config{
+		Cache:            &apikeys.CacheConfig{TTL: time.Hour, NegativeTTL: time.Hour},
+		Invalidator:      inv,
+		LastUsedInterval: -1,
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, bm.Close(context.Background())) })
+	t.Cleanup(func() {
+		logs.mu.Lock()
+		defer logs.mu.Unlock()
+		for _, r := range logs.records {
+			t.Logf("log: %s", text(r))
+		}
+	})
+	inv.waitResets(t, 0, "B's first subscription")
+
+	create := func() apikeys.NewKey {
+		t.Helper()
+		nk, err := a.Create(t.Context(), apikeys.CreateParams{Type: apikeys.Public, Name: "k", UserID: "u"})
+		require.NoError(t, err)
+		for range 2 { // the second from B's cache
+			_, err = bm.Authorize(t.Context(), nk.Value, apikeys.Request{})
+			require.NoError(t, err)
+		}
+		return nk
+	}
+	k1 := create()
+
+	// The move: from now on A publishes on Y, and B's subscription is
+	// still on X, which answers its PINGs.
+	resets, logged := inv.resets.Load(), logs.len()
+	moving.cur.Store(rdbY.(*redis.Client))
+	_, err = a.Delete(t.Context(), "u", k1.ID)
+	require.NoError(t, err)
+	inv.waitResets(t, resets, "B's subscription stayed where the publishers left, and went unnoticed")
+	logs.waitFor(t, logged, slog.LevelWarn, errDeaf.Error())
+	_, err = bm.Authorize(t.Context(), k1.Value, apikeys.Request{})
+	require.ErrorIs(t, err, apikeys.ErrInvalidKey, "B still accepts a key deleted while it listened on the old server")
+
+	// B subscribes again, on Y: changes published there arrive.
+	probe := uuid.Must(uuid.NewV7())
+	deadline := time.Now().Add(30 * time.Second)
+	for got := false; !got; {
+		require.True(t, time.Now().Before(deadline), "B did not subscribe on the new server within 30s")
+		require.NoError(t, pubA.Publish(t.Context(), probe))
+		select {
+		case id := <-inv.changes:
+			got = id == probe
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	k2 := create()
+	reads := readsB.gets.Load()
+	_, err = a.Delete(t.Context(), "u", k2.ID)
+	require.NoError(t, err)
+	for got := uuid.Nil; got != k2.ID; {
+		got = waitFor(t, inv.changes, "the deletion of k2 to reach B on the new server")
+	}
+	_, err = bm.Authorize(t.Context(), k2.Value, apikeys.Request{})
+	require.ErrorIs(t, err, apikeys.ErrInvalidKey, "B still accepts k2, deleted after the move")
+	require.Greater(t, readsB.gets.Load(), reads, "B refused k2 without reading the store")
+}
+
+// TestSubscriptionHeartbeatRefused: with an ACL that allows only the
+// changes channel, Redis refuses the heartbeat channel; the subscription
+// then goes on with PING alone, says so once, and delivers changes.
+//
+// It needs a real Redis whose ACL it may change: the Sentinel topology's
+// master (scripts/redis-topologies.sh), where it adds a user for the test.
+func TestSubscriptionHeartbeatRefused(t *testing.T) {
+	t.Parallel()
+	opts := sentinelOptions(t)
+	sc := redis.NewSentinelClient(&redis.Options{Addr: opts.SentinelAddrs[0]})
+	t.Cleanup(func() { _ = sc.Close() })
+	hp, err := sc.GetMasterAddrByName(t.Context(), opts.MasterName).Result()
+	require.NoError(t, err)
+	admin := redis.NewClient(&redis.Options{Addr: strings.Join(hp, ":")})
+	t.Cleanup(func() { _ = admin.Close() })
+	ns := randomNamespace(t)
+	user, password := strings.TrimSuffix(ns, ":"), uuid.NewString()
+	require.NoError(t, admin.Do(t.Context(), "acl", "setuser", user, "on", ">"+password,
+		"~*", "resetchannels", "&"+ns+"changes", "+@all").Err())
+	t.Cleanup(func() { _ = admin.Do(context.Background(), "acl", "deluser", user).Err() })
+	t.Cleanup(func() { deleteNamespace(t, admin, ns) })
+	limited := redis.NewClient(&redis.Options{Addr: strings.Join(hp, ":"), Username: user, Password: password})
+	t.Cleanup(func() { _ = limited.Close() })
+	require.Error(t, limited.Publish(t.Context(), ns+"changes:heartbeat:x", "1").Err(), "the ACL allows the heartbeat channel")
+
+	storeA, err := New(admin, &Config{Namespace: ns})
+	require.NoError(t, err)
+	logs := newLogCapture()
+	storeB, err := New(limited, &Config{Namespace: ns, PingInterval: 100 * time.Millisecond, Logger: slog.New(logs)})
+	require.NoError(t, err)
+	inv := newCountingInvalidator(storeB)
+	bm, err := apikeys.New(storeB, &apikeys.Config{
+		Cache: &apikeys.CacheConfig{TTL: time.Hour}, Invalidator: inv, LastUsedInterval: -1,
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, bm.Close(context.Background())) })
+	t.Cleanup(func() {
+		logs.mu.Lock()
+		defer logs.mu.Unlock()
+		for _, r := range logs.records {
+			t.Logf("log: %s", text(r))
+		}
+	})
+	logs.waitFor(t, 0, slog.LevelWarn, "heartbeats are off")
+
+	probe := uuid.Must(uuid.NewV7())
+	deadline := time.Now().Add(30 * time.Second)
+	for got := false; !got; {
+		require.True(t, time.Now().Before(deadline), "no change delivered after heartbeats were turned off")
+		require.NoError(t, storeA.Publish(t.Context(), probe))
+		select {
+		case id := <-inv.changes:
+			got = id == probe
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	logs.mu.Lock()
+	defer logs.mu.Unlock()
+	for _, r := range logs.records {
+		require.NotContains(t, text(r), "subscription lost", "the subscription failed")
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -37,9 +38,20 @@ const (
 	maxBackoff = 5 * time.Second
 )
 
-// errSilent ends a subscription that answered nothing, not even a PING,
-// for two ping intervals.
-var errSilent = errors.New("no message and no reply to PING")
+// Why listen ends a subscription that has not failed outright.
+var (
+	// errSilent: nothing arrived, not even the PONG to a PING, for two
+	// ping intervals: the connection is dead, whatever TCP says.
+	errSilent = errors.New("no message and no reply to PING")
+	// errDeaf: the connection answers, but a heartbeat published through
+	// the client did not arrive within two ping intervals: the
+	// subscription is on a server the client no longer publishes to (a
+	// master demoted by a failover, before Sentinel reconfigures it).
+	errDeaf = errors.New("a heartbeat published through the client did not arrive")
+	// errNoHeartbeat: Redis refused the subscription to the heartbeat
+	// channel (an ACL that allows only the changes channel).
+	errNoHeartbeat = errors.New("the heartbeat channel is refused")
+)
 
 // Subscribe implements apikeys.Invalidator. It holds one subscription at a
 // time, each on a PubSub (a connection) of its own, and checks that it is
@@ -56,13 +68,14 @@ var errSilent = errors.New("no message and no reply to PING")
 // and never answers.
 func (s *Store) Subscribe(ctx context.Context, onChange func(uuid.UUID), onReset func()) error {
 	var (
-		backoff  = minBackoff
-		downAt   time.Time // when the subscription was lost; zero while it is up
-		attempts int       // failed attempts since downAt
+		backoff   = minBackoff
+		downAt    time.Time // when the subscription was lost; zero while it is up
+		attempts  int       // failed attempts since downAt
+		heartbeat = true    // off once Redis refuses its channel
 	)
 	for ctx.Err() == nil {
 		var upAt time.Time
-		err := s.listen(ctx, onChange, func() {
+		err := s.listen(ctx, heartbeat, onChange, func() {
 			upAt = time.Now()
 			onReset() // (re)subscribed: forget what may have been missed
 			if !downAt.IsZero() {
@@ -73,6 +86,14 @@ func (s *Store) Subscribe(ctx context.Context, onChange func(uuid.UUID), onReset
 		})
 		if ctx.Err() != nil {
 			break
+		}
+		if errors.Is(err, errNoHeartbeat) {
+			// The subscription worked; the next one resets when confirmed.
+			heartbeat = false
+			s.log.Warn("redisstore: invalidation subscription: heartbeats are off, PING alone checks it; "+
+				"allow the heartbeat channels in the ACL to notice a subscription left on a demoted master",
+				"channel", s.channel(), "heartbeat_channels", s.channel()+":heartbeat:*", "err", err)
+			continue
 		}
 		onReset() // changes published until the next subscription are missed
 		attempts++
@@ -97,11 +118,17 @@ func (s *Store) Subscribe(ctx context.Context, onChange func(uuid.UUID), onReset
 }
 
 // listen subscribes on a new PubSub and delivers its messages until it
-// fails, is silent for two ping intervals, or ctx is done; it closes the
-// PubSub before it returns. It calls onConfirmed when Redis confirms the
-// subscription. It returns why the subscription ended (nil when ctx is
+// fails, is silent or deaf (errSilent, errDeaf), or ctx is done; it closes
+// the PubSub before it returns. It calls onConfirmed when Redis confirms
+// the subscription. It returns why the subscription ended (nil when ctx is
 // done).
-func (s *Store) listen(ctx context.Context, onChange func(uuid.UUID), onConfirmed func()) error {
+//
+// Every ping interval it sends a PING on the subscription's connection and
+// publishes a heartbeat, through the client, to a channel of its own that
+// it subscribes to as well: the PING shows that the connection carries
+// something, the heartbeat that what the client publishes reaches it.
+func (s *Store) listen(ctx context.Context, heartbeat bool, onChange func(uuid.UUID), onConfirmed func()) error {
+	ch, hb := s.channel(), s.channel()+":heartbeat:"+uuid.NewString()
 	// No channel yet, so that subscribing below reports its error.
 	ps := s.rdb.Subscribe(ctx)
 	stop := context.AfterFunc(ctx, func() { _ = ps.Close() }) // unblocks Receive
@@ -109,52 +136,132 @@ func (s *Store) listen(ctx context.Context, onChange func(uuid.UUID), onConfirme
 		stop()
 		_ = ps.Close()
 	}()
+	interval := s.pingInterval
 	bounded := func() (context.Context, context.CancelFunc) {
-		return context.WithTimeout(ctx, 2*s.pingInterval)
+		return context.WithTimeout(ctx, 2*interval)
 	}
 	sctx, cancel := bounded()
-	err := ps.Subscribe(sctx, s.channel())
+	err := ps.Subscribe(sctx, ch)
 	cancel()
 	if err != nil {
 		return fmt.Errorf("subscribe: %w", err)
 	}
-	silent := 0 // receives in a row that timed out
+
+	var (
+		now   = time.Now()
+		heard = now               // when anything last arrived
+		next  = now.Add(interval) // when to probe next
+		// The heartbeat: its channel is subscribed to once the changes
+		// channel is confirmed (in a command of its own, so that an ACL
+		// refusing it refuses nothing else), and a heartbeat is published
+		// only once that is confirmed (so that it cannot be missed), one
+		// at a time, with a sequence number as its payload. sent is when
+		// heartbeat seq was published, zero when none is awaited; a
+		// failed publish is not awaited (the PING still checks the
+		// connection).
+		hbAsked    bool
+		hbReady    bool
+		seq        uint64
+		sent       time.Time
+		publishing bool
+		failed     = make(chan uint64, 1) // seq of a finished publish; 0 when it succeeded
+	)
 	for {
-		// Reading is bounded by the timeout; the context bounds the
-		// reconnection go-redis may attempt in between.
-		rctx, cancel := bounded()
-		msg, err := ps.ReceiveTimeout(rctx, s.pingInterval)
-		cancel()
-		if ctx.Err() != nil {
-			return nil
+		now = time.Now()
+		select {
+		case n := <-failed:
+			publishing = false
+			if n == seq {
+				sent = time.Time{}
+			}
+		default:
 		}
-		if err != nil {
-			if !isTimeout(err) {
-				return fmt.Errorf("receive: %w", err)
-			}
-			if silent++; silent >= 2 {
-				return fmt.Errorf("%w for %v", errSilent, 2*s.pingInterval)
-			}
+		if now.Sub(heard) >= 2*interval {
+			return fmt.Errorf("%w for %v", errSilent, 2*interval)
+		}
+		if !sent.IsZero() && now.Sub(sent) >= 2*interval {
+			return fmt.Errorf("%w within %v", errDeaf, 2*interval)
+		}
+		if !now.Before(next) {
+			next = now.Add(interval)
 			pctx, cancel := bounded()
 			err := ps.Ping(pctx) // only sends: the PONG comes through Receive
 			cancel()
 			if err != nil && ctx.Err() == nil {
 				return fmt.Errorf("ping: %w", err)
 			}
-			continue
+			if hbReady && !publishing && sent.IsZero() {
+				// In the background, so that a hung publishing connection
+				// cannot hold the checks up.
+				seq++
+				sent, publishing = now, true
+				go func(n uint64) {
+					pctx, cancel := context.WithTimeout(ctx, interval)
+					defer cancel()
+					if err := s.rdb.Publish(pctx, hb, strconv.FormatUint(n, 10)).Err(); err == nil {
+						n = 0
+					}
+					failed <- n
+				}(seq)
+			}
 		}
-		silent = 0 // anything at all shows the connection alive
+		wait := earliest(next, heard.Add(2*interval))
+		if !sent.IsZero() {
+			wait = earliest(wait, sent.Add(2*interval))
+		}
+		// Reading is bounded by the timeout; the context bounds the
+		// reconnection go-redis may attempt in between.
+		rctx, cancel := context.WithDeadline(ctx, wait.Add(interval))
+		msg, err := ps.ReceiveTimeout(rctx, max(time.Until(wait), time.Millisecond))
+		cancel()
+		if ctx.Err() != nil {
+			return nil
+		}
+		var refused redis.Error
+		switch {
+		case err == nil:
+		case isTimeout(err):
+			continue
+		case hbAsked && !hbReady && errors.As(err, &refused):
+			return fmt.Errorf("%w: %w", errNoHeartbeat, err)
+		default:
+			return fmt.Errorf("receive: %w", err)
+		}
+		heard = time.Now() // anything at all shows the connection alive
 		switch m := msg.(type) {
 		case *redis.Subscription:
-			if m.Kind == "subscribe" && m.Channel == s.channel() {
+			switch {
+			case m.Kind == "subscribe" && m.Channel == ch:
 				onConfirmed()
+				if heartbeat && !hbAsked {
+					hbAsked = true
+					sctx, cancel := bounded()
+					err := ps.Subscribe(sctx, hb)
+					cancel()
+					if err != nil {
+						return fmt.Errorf("subscribe: %w", err)
+					}
+				}
+			case m.Kind == "subscribe" && m.Channel == hb:
+				hbReady = true
 			}
 		case *redis.Message:
-			if id, err := uuid.Parse(m.Payload); err == nil {
+			if m.Channel == hb {
+				if m.Payload == strconv.FormatUint(seq, 10) {
+					sent = time.Time{}
+				}
+			} else if id, err := uuid.Parse(m.Payload); err == nil {
 				onChange(id)
 			}
 		}
 	}
+}
+
+func earliest(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // isTimeout reports whether err is a read that timed out or a deadline

@@ -51,16 +51,24 @@ type Config struct {
 	// record whatever their age. Default 10 minutes; negative: at once.
 	RepairAfter time.Duration
 
-	// PingInterval is how Subscribe (the invalidation subscription) keeps
-	// its connection honest: after an interval in which nothing arrived it
-	// sends a PING, and a subscription from which nothing at all, neither a
-	// message nor the PONG, has arrived for two intervals is taken for
-	// dead: Subscribe calls onReset (the Manager flushes its cache), logs
-	// it, closes the connection and subscribes again on a new one. A lost
-	// subscription is so noticed within two intervals, however it was lost
-	// (a connection that fails outright is noticed at once). Default 5s,
-	// so 10s at most, a third of the cache's default TTL; the cost is one
-	// PING per interval on an idle connection. Negative is an error.
+	// PingInterval is how Subscribe (the invalidation subscription) checks
+	// that its subscription is alive. Every interval it sends a PING on the
+	// subscription's connection and publishes a heartbeat, through the
+	// client, to a channel of its own that it also subscribes to. A
+	// subscription on which nothing at all has arrived for two intervals
+	// (its connection is dead, however open it looks), or that has not
+	// received a heartbeat within two intervals of its publication (it is
+	// on a server the client no longer publishes to, such as a master
+	// demoted by a failover), is lost: Subscribe calls onReset (the Manager
+	// flushes its cache), logs it, closes the connection and subscribes
+	// again on a new one. A dead connection is so noticed within two
+	// intervals, a subscription left behind within three, and a
+	// connection that fails outright at once. Default 5s (10s and 15s,
+	// against the cache's default TTL of 30s); the cost is a PING and a
+	// PUBLISH per interval and subscriber.
+	// (The heartbeat channel is "<Namespace>changes:heartbeat:<uuid>"; if
+	// an ACL refuses it, the PING alone checks the subscription.)
+	// Negative is an error.
 	PingInterval time.Duration
 
 	// Logger receives what happens to the invalidation subscription: a
