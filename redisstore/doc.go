@@ -147,6 +147,72 @@
 // few dozen bytes each). A negative margin turns this off: records then
 // stay until deleted.
 //
+// # Invalidation
+//
+// The Store is also an apikeys.Invalidator: Publish sends the id of a
+// changed key to the channel "<namespace>changes", and Subscribe holds a
+// subscription to it, so that every Manager with a cache drops a changed
+// or deleted key at once. Redis pub/sub delivers at most once, and only to
+// subscriptions that are up, so Subscribe calls onReset (the Manager
+// flushes its cache) whenever changes may have been missed: when a
+// subscription is confirmed, when it is lost, and after each failed attempt
+// to subscribe again (attempts back off from 50ms to 5s).
+//
+// A subscription can die without an error: a connection that a firewall,
+// a NAT or a hung server holds open and drops everything on looks idle; and
+// after a Sentinel failover a subscription can stay, alive and answering,
+// on the demoted master, which hears none of what is now published on the
+// new one until Sentinel reconfigures it (10 to 20s later). Subscribe
+// therefore checks, every Config.PingInterval (default 5s), both that its
+// connection answers a PING and that a heartbeat it publishes through the
+// client, on a channel of its own ("<namespace>changes:heartbeat:<uuid>"),
+// comes back. When nothing at all has arrived for two intervals, or a
+// heartbeat has not come back within two, it takes the subscription for
+// lost: it calls onReset, logs a warning to Config.Logger (default
+// slog.Default()), closes that connection and subscribes on a new one,
+// which goes where the client now goes. A dead connection is so noticed
+// within two intervals, a subscription left behind within three (10s and
+// 15s by default, against the cache's default TTL of 30s); until then
+// another instance may still accept a key deleted elsewhere. A heartbeat
+// that cannot be published is not awaited; the PING still checks the
+// connection. With an ACL that allows the changes channel only, Redis
+// refuses the heartbeat channel: Subscribe then logs a warning once and
+// goes on with PING alone (allow "<namespace>changes:heartbeat:*" too to
+// keep the heartbeat). The store logs rather than returns these failures
+// because Subscribe must go on until its context ends; the log says when
+// the subscription was lost and why, and when it is back.
+//
+// # Cluster and Sentinel
+//
+// The package's tests run the whole suite against a real Redis Cluster (3
+// masters, 3 replicas) and a real Sentinel deployment (a master, a
+// replica, 3 sentinels), which scripts/redis-topologies.sh starts, and
+// fail each over while a Manager writes: a manual CLUSTER FAILOVER and
+// SENTINEL FAILOVER. Authorize and revocation recover in running Managers,
+// without a restart. What survives a failover is Redis's to promise, since
+// its replication is asynchronous and the store does not WAIT:
+//
+//   - Cluster, manual CLUSTER FAILOVER: the master pauses writers until the
+//     replica has caught up, so no acknowledged write is lost. A forced
+//     failover (FORCE, TAKEOVER, or a master that dies) can lose the
+//     writes the replica had not received yet.
+//   - Sentinel: SENTINEL FAILOVER promotes the replica without pausing the
+//     master, and clients follow when Sentinel announces the new master,
+//     about a second later; writes the old master acknowledges in between
+//     are lost when it becomes a replica. Writes acknowledged before the
+//     failover began, and after it, survive. Running the masters with
+//     min-replicas-to-write 1 makes the old master refuse writes once its
+//     replica is promoted away, which closes that window except for writes
+//     in flight to the replica at that instant; the price is that writes
+//     fail until the old master has rejoined as a replica (in the tests,
+//     about 20s), while Authorize goes on working.
+//
+// The subscription follows the client: a cluster client subscribes on the
+// master of the channel's slot (and stays subscribed there if that node
+// becomes a replica, since cluster pub/sub reaches every node); a failover
+// client subscribes on the current master, and after a failover the
+// heartbeat moves the subscription to the new one (see above).
+//
 // # Errors and contexts
 //
 // Every method checks its context before sending anything and passes it to

@@ -20,7 +20,15 @@ const envRedisURL = "APIKEYS_TEST_REDIS_URL"
 
 // envRedisCluster, when set, lists the addresses of a real Redis Cluster
 // (comma-separated host:port of some of its nodes) to run against too.
+// scripts/redis-topologies.sh starts one and prints the setting.
 const envRedisCluster = "APIKEYS_TEST_REDIS_CLUSTER"
+
+// envRedisSentinel, when set, names a real Sentinel deployment to run
+// against too, as a go-redis failover URL (redis.ParseFailoverURL): the
+// first sentinel's address, the master name and the other sentinels, as in
+// redis://127.0.0.1:17200?master_name=apikeys-test&addr=127.0.0.1:17201.
+// scripts/redis-topologies.sh starts one and prints the setting.
+const envRedisSentinel = "APIKEYS_TEST_REDIS_SENTINEL"
 
 // backend makes a fresh, isolated Redis namespace for one test.
 type backend struct {
@@ -33,13 +41,15 @@ type backend struct {
 
 // backends are miniredis (always), miniredis through a ClusterClient
 // (always; miniredis answers CLUSTER SLOTS with itself owning every slot),
-// real Redis when APIKEYS_TEST_REDIS_URL is set and a real Redis Cluster
-// when APIKEYS_TEST_REDIS_CLUSTER is.
+// real Redis when APIKEYS_TEST_REDIS_URL is set, a real Redis Cluster
+// when APIKEYS_TEST_REDIS_CLUSTER is and a real Sentinel deployment (a
+// failover client) when APIKEYS_TEST_REDIS_SENTINEL is.
 var backends = []backend{
 	{"miniredis", openMiniredis},
 	{"miniredis-cluster-client", openMiniredisCluster},
 	{"redis", openRealRedis},
 	{"redis-cluster", openRealCluster},
+	{"redis-sentinel", openRealSentinel},
 }
 
 func openMiniredis(t testing.TB) (redis.UniversalClient, string, *miniredis.Miniredis) {
@@ -79,15 +89,54 @@ func openRealRedis(t testing.TB) (redis.UniversalClient, string, *miniredis.Mini
 // openRealRedis.
 func openRealCluster(t testing.TB) (redis.UniversalClient, string, *miniredis.Miniredis) {
 	t.Helper()
-	addrs := os.Getenv(envRedisCluster)
-	if addrs == "" {
-		t.Skip(envRedisCluster + " is not set; skipping the tests against a real Redis Cluster")
-	}
-	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: strings.Split(addrs, ",")})
-	t.Cleanup(func() { _ = rdb.Close() })
+	rdb := newClusterClient(t)
 	ns := randomNamespace(t)
 	t.Cleanup(func() { deleteNamespace(t, rdb, ns) })
 	return rdb, ns, nil
+}
+
+// newClusterClient returns a new client of APIKEYS_TEST_REDIS_CLUSTER,
+// closed when t ends, or skips t.
+func newClusterClient(t testing.TB) *redis.ClusterClient {
+	t.Helper()
+	addrs := os.Getenv(envRedisCluster)
+	if addrs == "" {
+		t.Skip(envRedisCluster + " is not set; skipping the tests against a real Redis Cluster (scripts/redis-topologies.sh starts one)")
+	}
+	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: strings.Split(addrs, ",")})
+	t.Cleanup(func() { _ = rdb.Close() })
+	return rdb
+}
+
+// openRealSentinel connects to APIKEYS_TEST_REDIS_SENTINEL like
+// openRealRedis, through a failover client.
+func openRealSentinel(t testing.TB) (redis.UniversalClient, string, *miniredis.Miniredis) {
+	t.Helper()
+	rdb := newSentinelClient(t)
+	ns := randomNamespace(t)
+	t.Cleanup(func() { deleteNamespace(t, rdb, ns) })
+	return rdb, ns, nil
+}
+
+// sentinelOptions parses APIKEYS_TEST_REDIS_SENTINEL, or skips t.
+func sentinelOptions(t testing.TB) *redis.FailoverOptions {
+	t.Helper()
+	url := os.Getenv(envRedisSentinel)
+	if url == "" {
+		t.Skip(envRedisSentinel + " is not set; skipping the tests against a real Redis Sentinel deployment (scripts/redis-topologies.sh starts one)")
+	}
+	opts, err := redis.ParseFailoverURL(url)
+	require.NoError(t, err, envRedisSentinel)
+	return opts
+}
+
+// newSentinelClient returns a new failover client of
+// APIKEYS_TEST_REDIS_SENTINEL, closed when t ends, or skips t.
+func newSentinelClient(t testing.TB) *redis.Client {
+	t.Helper()
+	rdb := redis.NewFailoverClient(sentinelOptions(t))
+	t.Cleanup(func() { _ = rdb.Close() })
+	return rdb
 }
 
 func randomNamespace(t testing.TB) string {

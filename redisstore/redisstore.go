@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -50,10 +51,38 @@ type Config struct {
 	// by a crash are removed once older. Listings skip entries without a
 	// record whatever their age. Default 10 minutes; negative: at once.
 	RepairAfter time.Duration
+
+	// PingInterval is how Subscribe (the invalidation subscription) checks
+	// that its subscription is alive. Every interval it sends a PING on the
+	// subscription's connection and publishes a heartbeat, through the
+	// client, to a channel of its own that it also subscribes to. A
+	// subscription on which nothing at all has arrived for two intervals
+	// (its connection is dead, however open it looks), or that has not
+	// received a heartbeat within two intervals of its publication (it is
+	// on a server the client no longer publishes to, such as a master
+	// demoted by a failover), is lost: Subscribe calls onReset (the Manager
+	// flushes its cache), logs it, closes the connection and subscribes
+	// again on a new one. A dead connection is so noticed within two
+	// intervals, a subscription left behind within three, and a
+	// connection that fails outright at once. Default 5s (10s and 15s,
+	// against the cache's default TTL of 30s); the cost is a PING and a
+	// PUBLISH per interval and subscriber.
+	// (The heartbeat channel is "<Namespace>changes:heartbeat:<uuid>"; if
+	// an ACL refuses it, the PING alone checks the subscription.)
+	// Negative is an error.
+	PingInterval time.Duration
+
+	// Logger receives what happens to the invalidation subscription: a
+	// Warn when it is lost (with the cause) and an Info when it is back;
+	// failed attempts in between go to Debug. Default slog.Default().
+	Logger *slog.Logger
 }
 
 // DefaultRepairAfter is Config.RepairAfter's default.
 const DefaultRepairAfter = 10 * time.Minute
+
+// DefaultPingInterval is Config.PingInterval's default.
+const DefaultPingInterval = 5 * time.Second
 
 // Store is an apikeys.Store on a go-redis client. It is safe for concurrent
 // use. The zero value is not usable; call New.
@@ -63,6 +92,9 @@ type Store struct {
 	margin time.Duration // < 0: no Redis expiry
 
 	repairAfter time.Duration // < 0: repair at once
+
+	pingInterval time.Duration // > 0
+	log          *slog.Logger
 
 	// hook, when set by a test, is called at named points between the
 	// writes of one operation; a non-nil error stops the operation there,
@@ -102,7 +134,19 @@ func New(rdb redis.UniversalClient, cfg *Config) (*Store, error) {
 	if c.RepairAfter == 0 {
 		c.RepairAfter = DefaultRepairAfter
 	}
-	return &Store{rdb: rdb, ns: c.Namespace, margin: c.ExpiryMargin, repairAfter: c.RepairAfter}, nil
+	if c.PingInterval < 0 {
+		return nil, fmt.Errorf("redisstore: New: PingInterval %v is negative", c.PingInterval)
+	}
+	if c.PingInterval == 0 {
+		c.PingInterval = DefaultPingInterval
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return &Store{
+		rdb: rdb, ns: c.Namespace, margin: c.ExpiryMargin, repairAfter: c.RepairAfter,
+		pingInterval: c.PingInterval, log: c.Logger,
+	}, nil
 }
 
 // recordKey is the hash of the record with the id: "<ns>k:{<id>}".
