@@ -392,8 +392,45 @@ func BenchmarkMiddlewareInterleaved(b *testing.B) {
 // revocation arrives through pub/sub, long before the cache TTL. Run
 // enough trials for a p99 (the default -benchtime gives hundreds).
 func BenchmarkRevocation(b *testing.B) {
-	store, _ := openRedis(b)
-	rs := store.(*redisstore.Store)
+	b.Run("single", func(b *testing.B) {
+		store, _ := openRedis(b)
+		revocation(b, store.(*redisstore.Store))
+	})
+	b.Run("cluster", func(b *testing.B) {
+		addrs := os.Getenv("APIKEYS_TEST_REDIS_CLUSTER")
+		if addrs == "" {
+			b.Skip("APIKEYS_TEST_REDIS_CLUSTER is not set (scripts/redis-topologies.sh start)")
+		}
+		revocation(b, topologyStore(b, redis.NewClusterClient(&redis.ClusterOptions{Addrs: strings.Split(addrs, ","), ContextTimeoutEnabled: true})))
+	})
+	b.Run("sentinel", func(b *testing.B) {
+		url := os.Getenv("APIKEYS_TEST_REDIS_SENTINEL")
+		if url == "" {
+			b.Skip("APIKEYS_TEST_REDIS_SENTINEL is not set (scripts/redis-topologies.sh start)")
+		}
+		opts, err := redis.ParseFailoverURL(url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		opts.ContextTimeoutEnabled = true
+		revocation(b, topologyStore(b, redis.NewFailoverClient(opts)))
+	})
+}
+
+// topologyStore is a store in a fresh namespace on rdb, removed after b.
+func topologyStore(b *testing.B, rdb redis.UniversalClient) *redisstore.Store {
+	ns := "apikeys-bench-" + randomSuffix() + ":"
+	b.Cleanup(func() { _ = rdb.Close() }) // the topologies are throwaway: redis-topologies.sh stop removes them
+	s, err := redisstore.New(rdb, &redisstore.Config{Namespace: ns})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+// revocation measures, over b.N trials, the time from A's Delete returning
+// until B (cache TTL an hour) refuses the key.
+func revocation(b *testing.B, rs *redisstore.Store) {
 	a, err := apikeys.New(rs, &apikeys.Config{Invalidator: rs, LastUsedInterval: -1})
 	if err != nil {
 		b.Fatal(err)

@@ -230,6 +230,10 @@ func secondClient(t testing.TB, rdb redis.UniversalClient) redis.UniversalClient
 	switch r := rdb.(type) {
 	case *redis.Client:
 		o := r.Options()
+		if o.Addr == "FailoverClient" { // a Sentinel failover client names no address
+			c = redis.NewFailoverClient(sentinelOptions(t))
+			break
+		}
 		c = redis.NewClient(&redis.Options{Addr: o.Addr, Username: o.Username, Password: o.Password, DB: o.DB})
 	case *redis.ClusterClient:
 		o := r.Options()
