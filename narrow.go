@@ -3,6 +3,8 @@ package apikeys
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -97,46 +99,14 @@ func within(a *Record, k *Key) error {
 		// cannot call private endpoints.)
 		deny("allowed_origins", "a private key may list origins only if the key making the change does: it cannot be used from browsers")
 	}
-	if len(a.AllowedOrigins) > 0 {
-		if len(k.AllowedOrigins) == 0 {
-			deny("allowed_origins", "must list origins: the key making the change is restricted to "+strings.Join(a.AllowedOrigins, ", "))
-		}
-		for i, o := range k.AllowedOrigins {
-			if !originCovered(a.AllowedOrigins, o) {
-				deny("allowed_origins["+strconv.Itoa(i)+"]", o+" is not within the origins of the key making the change")
-			}
-		}
-	}
-	if len(a.AllowedAssistants) > 0 {
-		if len(k.AllowedAssistants) == 0 {
-			deny("allowed_assistants", "must list assistants: the key making the change is restricted to assistants")
-		}
-		for i, id := range k.AllowedAssistants {
-			if !contains(a.AllowedAssistants, id) {
-				deny("allowed_assistants["+strconv.Itoa(i)+"]", id+" is not among the assistants of the key making the change")
-			}
-		}
-	}
-	if len(a.Scopes) > 0 {
-		if len(k.Scopes) == 0 {
-			deny("scopes", "must list scopes: the key making the change is restricted to "+strings.Join(a.Scopes, ", "))
-		}
-		for i, sc := range k.Scopes {
-			if !scopeHeld(a.Scopes, sc) {
-				deny("scopes["+strconv.Itoa(i)+"]", sc+" is not held by the key making the change")
-			}
-		}
-	}
-	if len(a.AllowedIPs) > 0 {
-		if len(k.AllowedIPs) == 0 {
-			deny("allowed_ips", "must list client addresses: the key making the change is restricted to them")
-		}
-		for i, p := range k.AllowedIPs {
-			if !prefixWithin(a.AllowedIPs, p) {
-				deny("allowed_ips["+strconv.Itoa(i)+"]", p.String()+" is not within the client addresses of the key making the change")
-			}
-		}
-	}
+	errs = narrowList(errs, "allowed_origins", "origins", a.AllowedOrigins, k.AllowedOrigins,
+		func(o string) bool { return originCovered(a.AllowedOrigins, o) }, "is not within the origins")
+	errs = narrowList(errs, "allowed_assistants", "assistants", a.AllowedAssistants, k.AllowedAssistants,
+		func(id string) bool { return contains(a.AllowedAssistants, id) }, "is not among the assistants")
+	errs = narrowList(errs, "scopes", "scopes", a.Scopes, k.Scopes,
+		func(sc string) bool { return scopeHeld(a.Scopes, sc) }, "is not held")
+	errs = narrowList(errs, "allowed_ips", "client addresses", a.AllowedIPs, k.AllowedIPs,
+		func(p netip.Prefix) bool { return prefixWithin(a.AllowedIPs, p) }, "is not within the client addresses")
 	if k.TransientAssistant && !a.TransientAssistant {
 		deny("transient_assistant", "the key making the change does not allow transient assistants")
 	}
@@ -144,6 +114,24 @@ func within(a *Record, k *Key) error {
 		deny("expires_at", "must be no later than the expiry of the key making the change, "+a.ExpiresAt.Format(time.RFC3339))
 	}
 	return errors.Join(errs...)
+}
+
+// narrowList checks one list restriction: when the acting key's list (of
+// what) is not empty, the key's must not be, and each entry must pass
+// inside. It appends a *PermissionError per failure to errs.
+func narrowList[T any](errs []error, field, what string, acting, list []T, inside func(T) bool, outside string) []error {
+	if len(acting) == 0 {
+		return errs
+	}
+	if len(list) == 0 {
+		errs = append(errs, &PermissionError{Field: field, Reason: "must list " + what + ": the key making the change is restricted to them"})
+	}
+	for i, v := range list {
+		if !inside(v) {
+			errs = append(errs, &PermissionError{Field: field + "[" + strconv.Itoa(i) + "]", Reason: fmt.Sprint(v) + " " + outside + " of the key making the change"})
+		}
+	}
+	return errs
 }
 
 // originCovered reports whether every origin the canonical pattern p
