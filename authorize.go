@@ -99,13 +99,16 @@ func (m *Manager) Authorize(ctx context.Context, key string, req Request) (Key, 
 	if err == nil {
 		m.noteUse(rec.ID)
 	}
-	k := publicKey(rec.Key)
+	k := &rec.Key
+	k.fillLists()
 	if m.cache != nil {
 		// rec's lists belong to the cache: the caller gets its own.
 		k.AllowedOrigins, k.AllowedAssistants, k.Scopes = cloneLists(k.AllowedOrigins, k.AllowedAssistants, k.Scopes)
-		k.AllowedIPs = slices.Clip(slices.Clone(k.AllowedIPs))
+		if len(k.AllowedIPs) > 0 {
+			k.AllowedIPs = slices.Clip(slices.Clone(k.AllowedIPs))
+		}
 	}
-	return k, err
+	return *k, err
 }
 
 // cachedGet reads id through the cache. The returned record's lists are

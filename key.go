@@ -117,6 +117,12 @@ func (k *NewKey) UnmarshalJSON(b []byte) error {
 // publicKey returns k with empty lists as empty slices rather than nil,
 // so that JSON shows [] and callers need not nil-check.
 func publicKey(k Key) Key {
+	k.fillLists()
+	return k
+}
+
+// fillLists replaces nil lists with empty ones, in place.
+func (k *Key) fillLists() {
 	if k.AllowedOrigins == nil {
 		k.AllowedOrigins = []string{}
 	}
@@ -129,5 +135,4 @@ func publicKey(k Key) Key {
 	if k.AllowedIPs == nil {
 		k.AllowedIPs = []netip.Prefix{}
 	}
-	return k
 }
