@@ -67,4 +67,3 @@ func TestReview2ChangeLogRefilledPastHigh(t *testing.T) {
 		require.Zero(t, missed, "of %d revocations published after the log was rewound, %d were neither delivered nor followed by a reset", len(revoked), missed)
 	})
 }
-
