@@ -46,3 +46,30 @@ func TestReview2RestrictionNullWithSpaceFailsOpen(t *testing.T) {
 		}
 	})
 }
+
+// TestReview2OldListFieldNullFailsOpen: the origins and assistants fields
+// go through decoder.list, for which "", "null" (and " null") are an
+// empty list: a public key limited to one origin, whose field holds any
+// of these, works from every web page (and likewise for assistants),
+// where the newer restriction fields are errors for the same values.
+func TestReview2OldListFieldNullFailsOpen(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, b backend) {
+		s, rdb, _ := newStore(t, b, nil)
+		m, err := apikeys.New(s, &apikeys.Config{LastUsedInterval: -1})
+		require.NoError(t, err)
+		for _, field := range []string{fOrigins, fAssistants} {
+			for _, value := range []string{"", "null"} {
+				nk, err := m.Create(t.Context(), apikeys.CreateParams{
+					Type: apikeys.Public, Name: "web", UserID: "mallory",
+					AllowedOrigins: []string{"https://app.example.com"}, AllowedAssistants: []string{"asst-1"},
+				})
+				require.NoError(t, err)
+				require.NoError(t, rdb.HSet(t.Context(), s.recordKey(nk.ID.String()), field, value).Err())
+				_, err = s.Get(t.Context(), nk.ID)
+				assert.Error(t, err, "Get with %s=%q", field, value)
+				require.NoError(t, rdb.Del(t.Context(), s.recordKey(nk.ID.String())).Err())
+			}
+		}
+	})
+}

@@ -1,12 +1,16 @@
 package sqlstore_test
 
 import (
+	"context"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/keyward/apikeys"
 	"github.com/keyward/apikeys/sqlstore"
 )
 
@@ -65,5 +69,40 @@ func TestReview2ChangeLogRefilledPastHigh(t *testing.T) {
 			}
 		}
 		require.Zero(t, missed, "of %d revocations published after the log was rewound, %d were neither delivered nor followed by a reset", len(revoked), missed)
+	})
+}
+
+// TestReview2OldListColumnNullFailsOpen: the restriction columns of
+// version 4 refuse NULL and JSON null ("a restriction that cannot be read
+// must not read as none"), but allowed_origins and allowed_assistants go
+// through listScanner, which reads SQL NULL and the JSON null (valid in a
+// NOT NULL JSON/JSONB column) as an empty list: no restriction. A public
+// key limited to one origin, whose column holds null, then works from any
+// web page; one limited to assistants, with any assistant.
+func TestReview2OldListColumnNullFailsOpen(t *testing.T) {
+	t.Parallel()
+	forEach(t, func(t *testing.T, db testDB) {
+		s := migratedStore(t, db.DB)
+		m, err := apikeys.New(s, &apikeys.Config{LastUsedInterval: -1})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = m.Close(context.Background()) })
+		null := map[sqlstore.Dialect]string{
+			sqlstore.Postgres: "'null'::jsonb", sqlstore.MySQL: "'null'", sqlstore.SQLite: "'null'",
+		}[db.dialect]
+		for _, column := range []string{"allowed_origins", "allowed_assistants"} {
+			nk, err := m.Create(ctx(t), apikeys.CreateParams{
+				Type: apikeys.Public, Name: "web", UserID: "mallory",
+				AllowedOrigins: []string{"https://app.example.com"}, AllowedAssistants: []string{"asst-1"},
+			})
+			require.NoError(t, err)
+			_, err = db.ExecContext(ctx(t), "UPDATE "+quote(db.dialect, s.Table())+" SET "+column+" = "+null+
+				" WHERE id = "+ph(db.dialect, 1), nk.ID.String())
+			require.NoError(t, err)
+			rec, err := s.Get(ctx(t), nk.ID)
+			assert.Error(t, err, "%s = JSON null read as origins %q, assistants %q", column, rec.AllowedOrigins, rec.AllowedAssistants)
+			_, err = m.Authorize(ctx(t), nk.Value, apikeys.Request{Origin: "https://evil.example.net", AssistantID: "asst-evil"})
+			var se *apikeys.StoreError
+			assert.True(t, errors.As(err, &se), "%s = JSON null: Authorize from another origin with another assistant = %v, want a *apikeys.StoreError", column, err)
+		}
 	})
 }
