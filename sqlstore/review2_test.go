@@ -106,3 +106,32 @@ func TestReview2OldListColumnNullFailsOpen(t *testing.T) {
 		}
 	})
 }
+
+// TestReview2ChangeLogWideGapSilent: a seq given up by the gap tracking
+// (more than maxMissing = 256 below a row read, or still missing after
+// 30s) is dropped without a reset. A change that commits that late (more
+// than 256 Publish inserts in flight at once during a mass revocation, a
+// commit stalled >30s on fsync or semi-sync replication) is then neither
+// delivered nor followed by a reset. Giving up a seq could call onReset.
+func TestReview2ChangeLogWideGapSilent(t *testing.T) {
+	t.Parallel()
+	changeLogTargets(t, func(t *testing.T, db testDB) {
+		s := migratedStore(t, db.DB)
+		sp := storeOn(t, db.DB, s.Table(), sqlstore.Config{PollInterval: 10 * time.Millisecond})
+		p := subscribe(t, sp)
+		p.waitListening(t, s)
+		cl := changeLogOf(db, s)
+		_, _, hi := cl.count(t)
+		late, early := apikeysID(t), apikeysID(t)
+		cl.insertAt(t, hi+300, early)
+		p.waitFor(t, "the row above the gap", func() bool { return p.saw(early) })
+		r := p.resetCount()
+		cl.insertAt(t, hi+1, late)
+		// A fresh change, read in the same or a later poll than the late row
+		// would be if it were still looked for.
+		fresh := apikeysID(t)
+		require.NoError(t, s.Publish(ctx(t), fresh))
+		p.waitFor(t, "a later change", func() bool { return p.saw(fresh) || p.resetCount() > r })
+		require.True(t, p.saw(late) || p.resetCount() > r, "a change committed 299 seqs late was neither delivered nor followed by a reset")
+	})
+}
