@@ -682,15 +682,10 @@ func (d *decoder) optionalUUID(field string) uuid.UUID {
 
 // optionalList reads a list field that records written by earlier
 // versions of the store lack: missing is the empty list. A present field
-// must be a JSON array of strings ("" and "null" are errors): a
-// restriction that cannot be read must not read as "none".
+// must be a JSON array of strings (see decodeList).
 func (d *decoder) optionalList(field string) []string {
 	v, ok := d.h[field]
 	if !ok {
-		return nil
-	}
-	if v == "" || v == "null" {
-		d.fail(field, fmt.Errorf("%q is not a JSON array", v))
 		return nil
 	}
 	l, err := decodeList(v)
@@ -773,9 +768,15 @@ func (d *decoder) list(field string) []string {
 // json.Marshal does, so without a backslash no string holds a quote and
 // splitting at `","` is exact; anything else goes through encoding/json.
 // (This is on the authorization path; the split is several times faster.)
+//
+// Anything but an array is an error, "null" and "" included: a restriction
+// that cannot be read must never read as "none".
 func decodeList(v string) ([]string, error) {
-	if v == "[]" || v == "" {
+	if v == "[]" {
 		return nil, nil
+	}
+	if t := strings.TrimSpace(v); t == "" || t[0] != '[' {
+		return nil, fmt.Errorf("%q is not a JSON array", v)
 	}
 	if n := len(v); n >= 4 && v[:2] == `["` && v[n-2:] == `"]` && !strings.ContainsRune(v, '\\') {
 		l := strings.Split(v[2:n-2], `","`)

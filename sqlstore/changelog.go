@@ -47,7 +47,9 @@ const (
 // to hi, except those in missing, which it still looks for.
 type seqWindow struct {
 	hi      int64
+	hiID    string              // key_id of the row at hi; "" before the first row read
 	missing map[int64]time.Time // seq -> when first missed
+	lost    int                 // seqs given up since the last check: the cache may be stale
 }
 
 func newSeqWindow(hi int64) *seqWindow {
@@ -58,7 +60,12 @@ func newSeqWindow(hi int64) *seqWindow {
 // whether to deliver it.
 func (w *seqWindow) add(seq int64, now time.Time) bool {
 	if seq > w.hi {
-		for m := max(w.hi+1, seq-maxMissing); m < seq; m++ {
+		first := max(w.hi+1, seq-maxMissing)
+		// Seqs too far below to look for are given up at once. The reset
+		// that follows comes after their changes were stored (a change is
+		// stored before it is published), so it covers them.
+		w.lost += int(first - (w.hi + 1))
+		for m := first; m < seq; m++ {
 			w.missing[m] = now
 		}
 		w.hi = seq
@@ -77,12 +84,14 @@ func (w *seqWindow) expire(now time.Time) {
 	for seq, since := range w.missing {
 		if now.Sub(since) >= gapGrace {
 			delete(w.missing, seq)
+			w.lost++
 		}
 	}
 	if extra := len(w.missing) - maxMissing; extra > 0 {
 		for _, seq := range w.pending()[:extra] {
 			delete(w.missing, seq)
 		}
+		w.lost += extra
 	}
 }
 
@@ -126,6 +135,10 @@ func (s *Store) pollChanges(ctx context.Context, onChange func(uuid.UUID), onRes
 		}
 		more, err := s.readChanges(ctx, w, onChange)
 		now := time.Now()
+		if errors.Is(err, errSeqsLost) {
+			onReset() // keep reading where it is: only the lost rows are unknown
+			err = nil
+		}
 		switch {
 		case ctx.Err() != nil:
 			return nil
@@ -177,7 +190,9 @@ func (s *Store) lastSeq(ctx context.Context) (int64, error) {
 
 // readChanges reads the rows above w.hi and those still missing below it,
 // delivers the new ones, and reports whether there may be more to read at
-// once.
+// once. It returns errLogRewound when the row at w.hi is gone or is
+// another (the log was emptied, then refilled past w.hi), and errSeqsLost
+// when it gave up seqs that may yet commit: the caller resets either way.
 func (s *Store) readChanges(ctx context.Context, w *seqWindow, onChange func(uuid.UUID)) (more bool, err error) {
 	rctx, cancel := context.WithTimeout(ctx, s.inv.liveness)
 	defer cancel()
@@ -190,6 +205,14 @@ func (s *Store) readChanges(ctx context.Context, w *seqWindow, onChange func(uui
 		return false, err
 	}
 	more = len(got) == readBatch
+	if w.hiID != "" {
+		if len(got) == 0 || got[0].seq != w.hi || got[0].id != w.hiID {
+			return false, errLogRewound
+		}
+	}
+	if len(got) > 0 && got[0].seq == w.hi {
+		got = got[1:] // read before
+	}
 	if pending := w.pending(); len(pending) > 0 {
 		// Rare (a gap is a row committed after a later one, or never),
 		// and at most maxMissing seqs: not worth a prepared statement.
@@ -214,13 +237,25 @@ func (s *Store) readChanges(ctx context.Context, w *seqWindow, onChange func(uui
 		if !w.add(c.seq, now) {
 			continue
 		}
+		if c.seq == w.hi {
+			w.hiID = c.id
+		}
 		if id, err := uuid.Parse(c.id); err == nil {
 			onChange(id)
 		}
 	}
 	w.expire(now)
+	if w.lost > 0 {
+		w.lost = 0
+		return more, errSeqsLost
+	}
 	return more, nil
 }
+
+// errSeqsLost: a subscriber gave up looking for seqs missing below the
+// highest it read (more in flight at once than it tracks, or a commit that
+// took longer than gapGrace), so a change may have gone unseen.
+var errSeqsLost = errors.New("sqlstore: change-log rows given up for lost")
 
 func scanChanges(rows *sql.Rows) ([]change, error) {
 	defer rows.Close()

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"time"
@@ -123,12 +124,14 @@ func skipSpace(s string, i int) int {
 // listScanner scans a list column (JSON text, JSONB, JSON) into a slice.
 type listScanner struct{ dst *[]string }
 
+// Scan reads a JSON array; SQL NULL, JSON null or anything but an array is
+// an error, since a restriction that cannot be read must never read as
+// "none".
 func (l listScanner) Scan(src any) error {
 	var s string
 	switch v := src.(type) {
 	case nil:
-		*l.dst = nil
-		return nil
+		return errors.New("sqlstore: list column: NULL")
 	case string:
 		s = v // immutable: the substrings may keep it
 	case []byte:
@@ -136,7 +139,7 @@ func (l listScanner) Scan(src any) error {
 	default:
 		return fmt.Errorf("sqlstore: list column: unexpected %T", src)
 	}
-	list, err := parseList(s)
+	list, err := parseRestrictionList("list", s)
 	if err != nil {
 		return err
 	}

@@ -92,8 +92,11 @@ func TestListScannerCopies(t *testing.T) {
 	copy(buf, `["x","y"]`) // the driver reuses its buffer
 	require.Equal(t, []string{"a", "b"}, got)
 	require.Error(t, listScanner{&got}.Scan(42))
-	require.NoError(t, listScanner{&got}.Scan(nil))
-	require.Nil(t, got)
+	for _, bad := range []any{nil, "null", " null", "", `{"a":1}`} {
+		require.Error(t, listScanner{&got}.Scan(bad), "%q must not read as no restriction", bad)
+	}
+	require.NoError(t, listScanner{&got}.Scan("[]"))
+	require.Empty(t, got)
 }
 
 func TestTimeScanner(t *testing.T) {

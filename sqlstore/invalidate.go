@@ -74,7 +74,9 @@ func (s *Store) initInvalidation(c *Config, mk func(string) *stmt) error {
 		inv.pruneUpTo = mk("SELECT MAX(seq) FROM (SELECT seq FROM " + t +
 			" WHERE created_at < ? ORDER BY seq LIMIT ?) AS old")
 	}
-	inv.readAfter = mk("SELECT seq, key_id FROM " + t + " WHERE seq > ? ORDER BY seq LIMIT ?")
+	// From the highest seq read, included: its row must still be there
+	// (see readChanges).
+	inv.readAfter = mk("SELECT seq, key_id FROM " + t + " WHERE seq >= ? ORDER BY seq LIMIT ?")
 	inv.maxSeq = mk("SELECT MAX(seq) FROM " + t)
 	inv.prune = mk("DELETE FROM " + t + " WHERE seq <= ?")
 	return nil

@@ -123,9 +123,9 @@ func TestReview2ChangeLogWideGapSilent(t *testing.T) {
 		cl := changeLogOf(db, s)
 		_, _, hi := cl.count(t)
 		late, early := apikeysID(t), apikeysID(t)
+		r := p.resetCount()
 		cl.insertAt(t, hi+300, early)
 		p.waitFor(t, "the row above the gap", func() bool { return p.saw(early) })
-		r := p.resetCount()
 		cl.insertAt(t, hi+1, late)
 		// A fresh change, read in the same or a later poll than the late row
 		// would be if it were still looked for.

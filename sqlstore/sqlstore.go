@@ -157,14 +157,19 @@
 // the seqs missing below the highest it has seen (at most 256, the
 // highest) and looks for them again on every poll, for 30s, after which a
 // seq is taken for one that will never come (a rolled-back insert, an
-// auto_increment_increment above 1). Pruning: every subscriber,
+// auto_increment_increment above 1); giving a seq up, there or because
+// more were missing than it tracks, calls onReset, since a change may
+// have gone unseen. Pruning: every subscriber,
 // once a minute, deletes the rows older than 10 minutes by the database's
 // clock (SQLite: the process's) in batches of 500, at most 20 batches a
 // round, always keeping the newest row so that a sequence that a server
 // restart recomputes from the table cannot go back; a subscriber that
 // could not read for 5 minutes starts again from the end of the log with
-// onReset. It also notices a log that ends below what it has read (an
-// emptied, recreated table) and starts again. Several processes on one
+// onReset. Every poll also reads again the row at the highest seq it has
+// read: when that row is gone or another (an emptied, recreated table,
+// even one refilled past that seq), it starts again with onReset. (Pruning
+// can remove that row only once newer rows exist, so at worst this costs a
+// spurious reset.) Several processes on one
 // SQLite file share its log like instances on a server; a single process
 // needs no Invalidator at all, the Manager dropping its own changes at
 // once.
