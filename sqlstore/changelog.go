@@ -211,7 +211,8 @@ func (s *Store) readChanges(ctx context.Context, w *seqWindow, onChange func(uui
 		}
 	}
 	if len(got) > 0 && got[0].seq == w.hi {
-		got = got[1:] // read before
+		w.hiID = got[0].id // known from now on, also when w.hi came from lastSeq
+		got = got[1:]      // read before
 	}
 	if pending := w.pending(); len(pending) > 0 {
 		// Rare (a gap is a row committed after a later one, or never),
