@@ -116,7 +116,7 @@ func (s *Store) pollChanges(ctx context.Context, onChange func(uuid.UUID), onRes
 	var (
 		b         backoff
 		w         *seqWindow // nil: to start again from the end of the log
-		lastRead  time.Time  // of the last successful read
+		lastRead  time.Time  // of the last successful read, wall clock (see below)
 		nextPrune time.Time
 	)
 	for ctx.Err() == nil {
@@ -129,7 +129,7 @@ func (s *Store) pollChanges(ctx context.Context, onChange func(uuid.UUID), onRes
 				}
 				continue
 			}
-			w, lastRead = newSeqWindow(hi), time.Now()
+			w, lastRead = newSeqWindow(hi), time.Now().Round(0)
 			onReset() // reading from the end of the log: forget what came before
 			b.reset()
 		}
@@ -139,10 +139,14 @@ func (s *Store) pollChanges(ctx context.Context, onChange func(uuid.UUID), onRes
 			onReset() // keep reading where it is: only the lost rows are unknown
 			err = nil
 		}
+		// The stall check compares wall-clock times (Round(0) drops the
+		// monotonic reading): the monotonic clock stops while a machine
+		// is suspended, and rows are pruned by the database's clock
+		// meanwhile.
 		switch {
 		case ctx.Err() != nil:
 			return nil
-		case err != nil, now.Sub(lastRead) > changeRetention/2:
+		case err != nil, now.Round(0).Sub(lastRead) > changeRetention/2:
 			// Failed, or stalled for so long that rows may have been
 			// pruned unread: the cache may be stale. Start again.
 			w = nil
@@ -152,7 +156,7 @@ func (s *Store) pollChanges(ctx context.Context, onChange func(uuid.UUID), onRes
 			}
 			continue
 		}
-		lastRead = now
+		lastRead = now.Round(0)
 		if !now.Before(nextPrune) {
 			nextPrune = now.Add(s.inv.pruneEvery)
 			if errors.Is(s.pruneChanges(ctx, w), errLogRewound) {
