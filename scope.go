@@ -26,6 +26,10 @@ const (
 	ScopeKeysWrite = "api_keys:write"
 )
 
+// IsScope reports whether s is a concrete scope, "resource:action", as a
+// request names it (no "*").
+func IsScope(s string) bool { return validScope(s, false) }
+
 // validScope reports whether s is a scope; wildcard allows "resource:*".
 func validScope(s string, wildcard bool) bool {
 	res, act, ok := strings.Cut(s, ":")

@@ -149,3 +149,11 @@ func TestForwardedHeader(t *testing.T) {
 		assert.Equal(t, tt.status, w.Code, tt.name)
 	}
 }
+
+func TestScopesPanicsOnNonScope(t *testing.T) {
+	t.Parallel()
+	for _, bad := range []string{"calls", "calls:*", "Calls:write", ""} {
+		assert.Panics(t, func() { middleware.Scopes("calls:write", bad) }, "%q", bad)
+	}
+	assert.NotPanics(t, func() { middleware.Scopes("calls:write", "api_keys:read") })
+}

@@ -265,8 +265,15 @@ type Route struct {
 }
 
 // Scopes returns a Route.Scopes that needs the same scopes of every
-// request.
+// request. It panics on a string that is not a concrete scope
+// ("resource:action", apikeys.IsScope), a programming error that would
+// otherwise refuse every scoped key on the route.
 func Scopes(scopes ...string) func(*http.Request) []string {
+	for _, s := range scopes {
+		if !apikeys.IsScope(s) {
+			panic("middleware: Scopes: " + strconv.Quote(s) + " is not a scope (resource:action)")
+		}
+	}
 	scopes = slices.Clone(scopes)
 	return func(*http.Request) []string { return scopes }
 }
