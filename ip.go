@@ -2,7 +2,6 @@ package apikeys
 
 import (
 	"net/netip"
-	"strconv"
 	"strings"
 )
 
@@ -51,31 +50,7 @@ func canonicalPrefix(s string) (netip.Prefix, string) {
 }
 
 func (m *Manager) checkIPs(probs *problems, in []string) []netip.Prefix {
-	if len(in) > m.cfg.MaxIPs {
-		probs.add("allowed_ips", "at most "+strconv.Itoa(m.cfg.MaxIPs)+" entries")
-		return nil
-	}
-	out := make([]netip.Prefix, 0, len(in))
-	for i, s := range in {
-		p, reason := canonicalPrefix(s)
-		if reason != "" {
-			probs.add("allowed_ips["+strconv.Itoa(i)+"]", reason)
-			continue
-		}
-		if !containsPrefix(out, p) {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-func containsPrefix(list []netip.Prefix, p netip.Prefix) bool {
-	for _, q := range list {
-		if q == p {
-			return true
-		}
-	}
-	return false
+	return checkList(probs, "allowed_ips", in, m.cfg.MaxIPs, canonicalPrefix)
 }
 
 // ipAllowed reports whether addr falls in one of the prefixes.

@@ -79,21 +79,12 @@ func missingScope(held, need []string) string {
 }
 
 func (m *Manager) checkScopes(probs *problems, in []string) []string {
-	if len(in) > m.cfg.MaxScopes {
-		probs.add("scopes", "at most "+strconv.Itoa(m.cfg.MaxScopes)+" entries")
-		return nil
-	}
-	out := make([]string, 0, len(in))
-	for i, s := range in {
+	return checkList(probs, "scopes", in, m.cfg.MaxScopes, func(s string) (string, string) {
 		if !validScope(s, true) {
-			probs.add("scopes["+strconv.Itoa(i)+"]", `must be resource:action, each 1 to `+strconv.Itoa(MaxScopePartLen)+` of a-z 0-9 _ - . ("calls:write"), or resource:* for every action`)
-			continue
+			return "", `must be resource:action, each 1 to ` + strconv.Itoa(MaxScopePartLen) + ` of a-z 0-9 _ - . ("calls:write"), or resource:* for every action`
 		}
-		if !contains(out, s) {
-			out = append(out, s)
-		}
-	}
-	return out
+		return s, ""
+	})
 }
 
 // ScopeError is the refusal of a request, or of a change made with a key,

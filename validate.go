@@ -25,39 +25,37 @@ func (m *Manager) checkName(probs *problems, name string) string {
 }
 
 func (m *Manager) checkOrigins(probs *problems, in []string) []string {
-	if len(in) > m.cfg.MaxOrigins {
-		probs.add("allowed_origins", "at most "+strconv.Itoa(m.cfg.MaxOrigins)+" entries")
-		return nil
-	}
-	out := make([]string, 0, len(in))
-	for i, s := range in {
-		canon, reason := canonicalOrigin(s, true)
-		if reason != "" {
-			probs.add("allowed_origins["+strconv.Itoa(i)+"]", reason)
-			continue
-		}
-		if !contains(out, canon) {
-			out = append(out, canon)
-		}
-	}
-	return out
+	return checkList(probs, "allowed_origins", in, m.cfg.MaxOrigins, func(s string) (string, string) { return canonicalOrigin(s, true) })
 }
 
 func (m *Manager) checkAssistants(probs *problems, in []string) []string {
-	if len(in) > m.cfg.MaxAssistants {
-		probs.add("allowed_assistants", "at most "+strconv.Itoa(m.cfg.MaxAssistants)+" entries")
+	return checkList(probs, "allowed_assistants", in, m.cfg.MaxAssistants, func(s string) (string, string) {
+		if !validAssistantID(s) {
+			return "", "must be 1 to " + strconv.Itoa(MaxAssistantIDLen) + " of A-Z a-z 0-9 . _ : -"
+		}
+		return s, ""
+	})
+}
+
+// checkList validates a list field: at most max entries, each put in
+// canonical form by canon (a reason refuses it, reported under its index),
+// duplicates after canonicalisation dropped, order kept.
+func checkList[T comparable](probs *problems, field string, in []string, max int, canon func(string) (T, string)) []T {
+	if len(in) > max {
+		probs.add(field, "at most "+strconv.Itoa(max)+" entries")
 		return nil
 	}
-	out := make([]string, 0, len(in))
-	seen := make(map[string]bool, len(in))
+	out := make([]T, 0, len(in))
+	seen := make(map[T]struct{}, len(in))
 	for i, s := range in {
-		if !validAssistantID(s) {
-			probs.add("allowed_assistants["+strconv.Itoa(i)+"]", "must be 1 to "+strconv.Itoa(MaxAssistantIDLen)+" of A-Z a-z 0-9 . _ : -")
+		v, reason := canon(s)
+		if reason != "" {
+			probs.add(field+"["+strconv.Itoa(i)+"]", reason)
 			continue
 		}
-		if !seen[s] {
-			seen[s] = true
-			out = append(out, s)
+		if _, dup := seen[v]; !dup {
+			seen[v] = struct{}{}
+			out = append(out, v)
 		}
 	}
 	return out
