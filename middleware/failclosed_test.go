@@ -1,7 +1,6 @@
 package middleware_test
 
 import (
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -89,7 +88,8 @@ func TestClosedManagerIs503(t *testing.T) {
 	require.NoError(t, m.Close(t.Context()))
 	w := do(mw.Handler(echo), "GET", "/", bearer(nk.Value))
 	assert.Equal(t, 503, w.Code)
-	assert.False(t, errors.Is(apikeys.ErrClosed, apikeys.ErrInvalidKey))
+	assert.Empty(t, w.Header().Get("WWW-Authenticate"), "not blamed on the key")
+	assert.Equal(t, "1", w.Header().Get("Retry-After"))
 }
 
 func discardLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
