@@ -129,6 +129,44 @@ func (h *logCapture) len() int {
 	return len(h.records)
 }
 
+// watchedPair returns Manager A, which keeps records through records and
+// publishes through publish, and Manager B, whose cache (TTL an hour)
+// reads records through readsB (counted) and subscribes through subscribe
+// with a 100 ms PingInterval, its resets counted and its log captured (and
+// shown when t ends). It waits for B's first subscription.
+func watchedPair(t *testing.T, ns string, records, publish, recordsB, subscribe redis.UniversalClient) (a, b *apikeys.Manager, pub *Store, readsB *readCountingStore, inv *countingInvalidator, logs *logCapture) {
+	t.Helper()
+	storeA, err := New(records, &Config{Namespace: ns})
+	require.NoError(t, err)
+	pubA, err := New(publish, &Config{Namespace: ns})
+	require.NoError(t, err)
+	storeB, err := New(recordsB, &Config{Namespace: ns})
+	require.NoError(t, err)
+	logs = newLogCapture()
+	subB, err := New(subscribe, &Config{Namespace: ns, PingInterval: 100 * time.Millisecond, Logger: slog.New(logs)})
+	require.NoError(t, err)
+	a, err = apikeys.New(storeA, &apikeys.Config{Invalidator: pubA, LastUsedInterval: -1})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, a.Close(context.Background())) })
+	readsB, inv = &readCountingStore{Store: storeB}, newCountingInvalidator(subB)
+	b, err = apikeys.New(readsB, &apikeys.Config{
+		Cache:            &apikeys.CacheConfig{TTL: time.Hour, NegativeTTL: time.Hour},
+		Invalidator:      inv,
+		LastUsedInterval: -1,
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, b.Close(context.Background())) })
+	t.Cleanup(func() {
+		logs.mu.Lock()
+		defer logs.mu.Unlock()
+		for _, r := range logs.records {
+			t.Logf("log: %s", text(r))
+		}
+	})
+	inv.waitResets(t, 0, "B's first subscription")
+	return a, b, pubA, readsB, inv, logs
+}
+
 // TestSubscriptionLiveness (issue 11, item 3): a subscription whose
 // connection is held open but forwards nothing (a blackhole: the fault
 // proxy holds every chunk for a minute) is found dead by its unanswered
@@ -158,33 +196,7 @@ func TestSubscriptionLiveness(t *testing.T) {
 			// A publishes and reads directly; B reads directly too (so its
 			// Authorize works during the fault) and subscribes through the
 			// proxy.
-			storeA, err := New(rdb, &Config{Namespace: ns})
-			require.NoError(t, err)
-			storeB, err := New(rdb, &Config{Namespace: ns})
-			require.NoError(t, err)
-			logs := newLogCapture()
-			subB, err := New(viaProxy, &Config{Namespace: ns, PingInterval: 100 * time.Millisecond, Logger: slog.New(logs)})
-			require.NoError(t, err)
-
-			a, err := apikeys.New(storeA, &apikeys.Config{Invalidator: storeA, LastUsedInterval: -1})
-			require.NoError(t, err)
-			t.Cleanup(func() { require.NoError(t, a.Close(context.Background())) })
-			readsB, inv := &readCountingStore{Store: storeB}, newCountingInvalidator(subB)
-			bm, err := apikeys.New(readsB, &apikeys.Config{
-				Cache:            &apikeys.CacheConfig{TTL: time.Hour, NegativeTTL: time.Hour},
-				Invalidator:      inv,
-				LastUsedInterval: -1,
-			})
-			require.NoError(t, err)
-			t.Cleanup(func() { require.NoError(t, bm.Close(context.Background())) })
-			t.Cleanup(func() {
-				logs.mu.Lock()
-				defer logs.mu.Unlock()
-				for _, r := range logs.records {
-					t.Logf("log: %s", text(r))
-				}
-			})
-			inv.waitResets(t, 0, "B's first subscription")
+			a, bm, pub, readsB, inv, logs := watchedPair(t, ns, rdb, rdb, rdb, viaProxy)
 
 			// cached has B authorize nk twice and checks that the second
 			// answer came from B's cache.
@@ -226,7 +238,7 @@ func TestSubscriptionLiveness(t *testing.T) {
 			deadline := time.Now().Add(30 * time.Second)
 			for got := false; !got; {
 				require.True(t, time.Now().Before(deadline), "B's subscription did not come back within 30s of lifting the fault")
-				require.NoError(t, storeA.Publish(t.Context(), probe))
+				require.NoError(t, pub.Publish(t.Context(), probe))
 				select {
 				case id := <-inv.changes:
 					got = id == probe
@@ -300,35 +312,8 @@ func TestSubscriptionFollowsPublishers(t *testing.T) {
 
 	// Records stay on X; changes are published, and subscribed to, through
 	// the moving client.
-	storeA, err := New(rdbX, &Config{Namespace: ns})
-	require.NoError(t, err)
-	pubA, err := New(moving, &Config{Namespace: ns})
-	require.NoError(t, err)
-	storeB, err := New(rdbX, &Config{Namespace: ns})
-	require.NoError(t, err)
-	logs := newLogCapture()
-	subB, err := New(moving, &Config{Namespace: ns, PingInterval: 100 * time.Millisecond, Logger: slog.New(logs)})
-	require.NoError(t, err)
-
-	a, err := apikeys.New(storeA, &apikeys.Config{Invalidator: pubA, LastUsedInterval: -1})
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, a.Close(context.Background())) })
-	readsB, inv := &readCountingStore{Store: storeB}, newCountingInvalidator(subB)
-	bm, err := apikeys.New(readsB, &apikeys.Config{
-		Cache:            &apikeys.CacheConfig{TTL: time.Hour, NegativeTTL: time.Hour},
-		Invalidator:      inv,
-		LastUsedInterval: -1,
-	})
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, bm.Close(context.Background())) })
-	t.Cleanup(func() {
-		logs.mu.Lock()
-		defer logs.mu.Unlock()
-		for _, r := range logs.records {
-			t.Logf("log: %s", text(r))
-		}
-	})
-	inv.waitResets(t, 0, "B's first subscription")
+	a, bm, pub, readsB, inv, logs := watchedPair(t, ns, rdbX, moving, rdbX, moving)
+	var err error
 
 	create := func() apikeys.NewKey {
 		t.Helper()
@@ -358,7 +343,7 @@ func TestSubscriptionFollowsPublishers(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for got := false; !got; {
 		require.True(t, time.Now().Before(deadline), "B did not subscribe on the new server within 30s")
-		require.NoError(t, pubA.Publish(t.Context(), probe))
+		require.NoError(t, pub.Publish(t.Context(), probe))
 		select {
 		case id := <-inv.changes:
 			got = id == probe
