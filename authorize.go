@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 
 	"github.com/google/uuid"
 )
@@ -31,6 +32,9 @@ type Request struct {
 	// Scopes are the scopes the request needs, all of which a key with
 	// scopes must hold; none, and a key with scopes refuses the request.
 	Scopes []string
+	// Cost is what the request spends from a limited key's rate limit and
+	// credits: 1 to MaxQuota; 0 means 1.
+	Cost int64
 }
 
 // Authorize decides whether key may make the request: every request-time
@@ -58,30 +62,64 @@ type Request struct {
 //     transient_assistant (ErrTransientNotAllowed);
 //  7. scopes: a key with scopes admits only a request that names scopes,
 //     all of which it holds (a *ScopeError, or ErrInsufficientScope when
-//     the request names none).
+//     the request names none);
+//  8. rate limit, then credits: a key with either spends the request's
+//     Cost from counters in the store, and is refused with a *LimitError
+//     (ErrRateLimited, ErrCreditsExhausted) when they leave less.
 //
-// On success it returns the key. Otherwise the error is ErrInvalidKey for
+// Only a request that passes rules 1 to 7 spends. A limited key's counters
+// are always spent in the store, in the same round trip as the read
+// (Store.Spend), with or without the cache: they are exact across
+// instances. Without the cache, the read and the spend come before rules 1
+// to 7 can be checked, and a request they then refuse gets its cost back
+// (Store.Refund, a second round trip on that refusal only); with the cache,
+// rules 1 to 7 are checked on the cached record first and again on the
+// record Spend returns. A key without limits costs one store read as
+// before, or none with the cache.
+//
+// On success it returns the key, with its counters after this request
+// (RateLimitLeft, CreditsLeft). Otherwise the error is ErrInvalidKey for
 // any malformed, unknown, wrong, deleted or expired key (and the Key is
 // zero); one of the errors named above for a valid key that may not make
-// this request (and the Key is that key, for logging and CORS decisions; it
-// must not be treated as authorized); a *StoreError when the store failed;
-// or ErrClosed after Close. Only a nil error means "allowed".
+// this request (and the Key is that key, for logging, CORS decisions and
+// rate-limit headers; it must not be treated as authorized); a
+// *ValidationError for a Cost out of range; a *StoreError when the store
+// failed; or ErrClosed after Close. Only a nil error means "allowed".
 func (m *Manager) Authorize(ctx context.Context, key string, req Request) (Key, error) {
 	if m.closed.Load() {
 		return Key{}, ErrClosed
+	}
+	cost := req.Cost
+	if cost == 0 {
+		cost = 1
+	}
+	if cost < 0 || cost > MaxQuota {
+		return Key{}, errBadCost
 	}
 	parsed, err := parseKey(m.cfg.Prefix, key)
 	if err != nil {
 		return Key{}, ErrInvalidKey
 	}
 	digest := m.digest.digest(key)
-	var rec Record
+	var (
+		rec    Record
+		spent  bool
+		shared bool // rec's lists belong to the cache
+	)
 	if m.cache == nil {
-		opCtx, cancel := m.op(ctx)
-		rec, err = m.store.Get(opCtx, parsed.id)
-		cancel()
+		rec, spent, err = m.spend(ctx, parsed.id, digest, cost)
 	} else {
 		rec, err = m.cachedGet(ctx, parsed.id)
+		shared = true
+		if err == nil && rec.Limited() && digest.equal(rec.Digest) {
+			// Rules 1 to 7 on the cached record, so that a request they
+			// refuse spends nothing; then spend, and check the record
+			// Spend read.
+			if ruleErr := m.rules(&rec, &req); ruleErr == nil {
+				rec, spent, err = m.spend(ctx, parsed.id, digest, cost)
+				shared = false
+			}
+		}
 	}
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
@@ -89,19 +127,26 @@ func (m *Manager) Authorize(ctx context.Context, key string, req Request) (Key, 
 		}
 		return Key{}, &StoreError{Op: "get", Err: err}
 	}
-	if !digest.equal(rec.Digest) || rec.Type != parsed.typ || (!rec.ExpiresAt.IsZero() && rec.Expired(m.cfg.Now())) {
+	if !digest.equal(rec.Digest) || rec.Type != parsed.typ {
+		// A store spends only for the right digest, which covers the
+		// type too: nothing to refund.
 		return Key{}, ErrInvalidKey
 	}
-	if rec.Disabled {
-		return Key{}, errDisabled
+	k := &rec.Key
+	err = m.rules(&rec, &req)
+	if err != nil && spent {
+		m.refund(ctx, &rec, cost)
 	}
-	err = check(&rec.Key, &req)
-	if err == nil {
+	switch {
+	case errors.Is(err, ErrInvalidKey):
+		return Key{}, err
+	case err == nil && k.Limited() && !spent:
+		err = m.limitRefusal(k, cost)
+	case err == nil:
 		m.noteUse(rec.ID)
 	}
-	k := &rec.Key
 	k.fillLists()
-	if m.cache != nil {
+	if shared {
 		// rec's lists belong to the cache: the caller gets its own.
 		k.AllowedOrigins, k.AllowedAssistants, k.Scopes = cloneLists(k.AllowedOrigins, k.AllowedAssistants, k.Scopes)
 		if len(k.AllowedIPs) > 0 {
@@ -109,6 +154,66 @@ func (m *Manager) Authorize(ctx context.Context, key string, req Request) (Key, 
 		}
 	}
 	return *k, err
+}
+
+// rules applies rules 1 to 7 of Authorize to a record whose digest
+// matched.
+func (m *Manager) rules(rec *Record, req *Request) error {
+	if !rec.ExpiresAt.IsZero() && rec.Expired(m.cfg.Now()) {
+		return ErrInvalidKey
+	}
+	if rec.Disabled {
+		return errDisabled
+	}
+	return check(&rec.Key, req)
+}
+
+// spend reads the record with id from the store, spending cost from its
+// counters if it is limited and its digest is digest.
+func (m *Manager) spend(ctx context.Context, id uuid.UUID, digest Digest, cost int64) (Record, bool, error) {
+	opCtx, cancel := m.op(ctx)
+	defer cancel()
+	return m.store.Spend(opCtx, SpendRequest{ID: id, Digest: digest, Cost: cost, Now: m.cfg.Now().Unix()})
+}
+
+// refund gives back a cost spent for a request that a rule then refused.
+// It runs even if the caller gave up, within OpTimeout; a failure is
+// logged and leaves the cost spent, which errs on the side of the limit.
+func (m *Manager) refund(ctx context.Context, rec *Record, cost int64) {
+	opCtx, cancel := m.op(context.WithoutCancel(ctx))
+	defer cancel()
+	err := m.store.Refund(opCtx, RefundRequest{ID: rec.ID, Cost: cost, WindowStart: rec.Usage.WindowStart, RefilledAt: rec.Usage.RefilledAt})
+	if err != nil {
+		m.log.ErrorContext(ctx, "apikeys: authorize: cannot refund a refused request; its cost stays spent", "id", rec.ID, "cost", cost, "err", err)
+	}
+}
+
+// limitRefusal explains why the store did not spend cost from k, whose
+// counters it returned, and brings them up to now (k must be the caller's
+// own copy).
+func (m *Manager) limitRefusal(k *Key, cost int64) error {
+	if k.Credits != nil {
+		c := *k.Credits
+		k.Credits = &c
+	}
+	now := m.cfg.Now()
+	probe := *k
+	if probe.Credits != nil {
+		c := *probe.Credits
+		probe.Credits = &c
+	}
+	err := probe.Charge(cost, now.Unix())
+	if err == nil {
+		// The store refused what the counters it returned would allow:
+		// another instance spent in between. It is the rate limit or the
+		// credits; report the stricter reading.
+		err = ErrRateLimited
+		if k.RateLimit == nil {
+			err = ErrCreditsExhausted
+		}
+	}
+	k.roll(now.Unix())
+	return limitError(k, cost, now, err)
 }
 
 // cachedGet reads id through the cache. The returned record's lists are
@@ -160,6 +265,7 @@ var (
 	errDisabled     = fmt.Errorf("%w (%w)", ErrInvalidKey, ErrKeyDisabled)
 	errNoIPNamed    = fmt.Errorf("%w: the key is restricted to client addresses and the request named none", ErrIPNotAllowed)
 	errNoScopeNamed = fmt.Errorf("%w: the key is restricted to scopes and the request named none", ErrInsufficientScope)
+	errBadCost      = &ValidationError{Field: "cost", Reason: "must be 1 to " + strconv.FormatInt(MaxQuota, 10)}
 )
 
 // check applies a key's restrictions to a request, in the order

@@ -57,6 +57,16 @@ var (
 	// Private keys belong on servers. HTTP: 403.
 	ErrPrivateKeyInBrowser = errors.New("apikeys: private keys must not be used from a browser; use a public key")
 
+	// ErrRateLimited: the key's rate limit leaves less than the request
+	// costs in the current window. Authorize returns it in a *LimitError,
+	// which says when to retry. HTTP: 429 with Retry-After.
+	ErrRateLimited = errors.New("apikeys: rate limit exceeded for this key")
+
+	// ErrCreditsExhausted: the key's credits are fewer than the request
+	// costs. Authorize returns it in a *LimitError, which says when the
+	// next refill comes, if any. HTTP: 429.
+	ErrCreditsExhausted = errors.New("apikeys: the key's credits are exhausted")
+
 	// ErrNotPermitted is what every *PermissionError unwraps to: a change
 	// made with a key would give more than that key has, or the key may not
 	// manage keys at all. HTTP: 403.

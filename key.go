@@ -37,7 +37,15 @@ type Key struct {
 	AllowedIPs []netip.Prefix `json:"allowed_ips"`
 	// Disabled keys authorize nothing, and keep every other setting, so
 	// that enabling the key again restores it. JSON shows "enabled".
-	Disabled  bool   `json:"-"`
+	Disabled bool `json:"-"`
+	// RateLimit, when not nil, caps what the key may spend per window.
+	RateLimit *RateLimit `json:"rate_limit"`
+	// Credits, when not nil, is the key's spending budget.
+	Credits *Credits `json:"credits"`
+	// Usage is the key's rate-limit and refill counters: as of the request
+	// in a Key returned by Authorize, else as stored. It is not part of
+	// the JSON form (RateLimitLeft and CreditsLeft read it).
+	Usage     Usage  `json:"-"`
 	UserID    string `json:"user_id"`
 	UserEmail string `json:"user_email"`
 	// Hint is a non-secret reminder of the value: "ak_pk_...x9Yz".

@@ -18,8 +18,38 @@ type Record struct {
 	Digest Digest
 
 	// Version is 1 on creation and grows by one with every Update. Stores
-	// use it to refuse writes based on a stale read.
+	// use it to refuse writes based on a stale read. Spend and Refund do
+	// not change it.
 	Version int64
+
+	// SetCredits is read by Update only, and never stored: when true,
+	// Update writes rec's Credits.Remaining and Usage.RefilledAt; when
+	// false it keeps the stored ones, which Spend may have changed since
+	// rec was read. The Manager sets it whenever a change sets credits.
+	SetCredits bool
+}
+
+// SpendRequest is one authorization's charge, for Store.Spend.
+type SpendRequest struct {
+	ID uuid.UUID
+	// Digest is the presented key's digest. A store spends only from a
+	// record with this digest, so that only a holder of the key spends.
+	Digest Digest
+	// Cost is what the request costs: 1 to MaxQuota.
+	Cost int64
+	// Now is the Manager's clock, in Unix seconds.
+	Now int64
+}
+
+// RefundRequest gives back a charge that Spend made for a request another
+// rule then refused.
+type RefundRequest struct {
+	ID   uuid.UUID
+	Cost int64
+	// WindowStart and RefilledAt are the record's Usage as Spend returned
+	// it: the window and the refill interval the cost was spent in. Cost
+	// goes back only into those, never into a later window or interval.
+	WindowStart, RefilledAt int64
 }
 
 // ListQuery selects one page of a user's keys, newest first.
@@ -71,6 +101,11 @@ type Use struct {
 //     being concurrent (no deadlock between TouchLastUsed batches, say) nor
 //     lose what the contract keeps (the version check, the latest
 //     LastUsedAt).
+//   - Counters are exact: Spend applies Key.Charge atomically with its
+//     read, so that any number of instances spending from one key at once
+//     never spend past a limit, and no credit is spent twice or lost.
+//     Spend, Refund and TouchLastUsed change no Version, and Update keeps
+//     the counters they changed (see Record.SetCredits).
 //   - A store never sees, and so never holds, a key value.
 type Store interface {
 	// Create stores a new record. It returns ErrDuplicate, storing nothing,
@@ -91,13 +126,35 @@ type Store interface {
 	// when no such record exists for that user (including a deleted one)
 	// and ErrConflict, writing nothing, when the stored version differs.
 	//
-	// LastUsedAt is the exception to "replaces": Update never moves it
-	// back or clears it, and stores the later of the stored and rec's
-	// LastUsedAt (in the same atomic step as the version check). The
-	// record an Update writes was read earlier, and a TouchLastUsed batch
-	// of this or another instance, which does not change the version,
-	// may have come in between: writing rec's value would undo it.
+	// The counters are the exception to "replaces", in the same atomic
+	// step as the version check, because the record an Update writes was
+	// read earlier, and a TouchLastUsed batch or a Spend of this or
+	// another instance, which do not change the version, may have come in
+	// between: writing rec's values would undo them. So Update never moves
+	// LastUsedAt back or clears it (it stores the later of the stored and
+	// rec's); it keeps the stored Usage.WindowStart and Usage.WindowUsed;
+	// and unless rec.SetCredits it keeps the stored Credits.Remaining and
+	// Usage.RefilledAt (rec.Credits nil removes the credits, and
+	// rec.Credits.Refill is written either way).
 	Update(ctx context.Context, rec Record) error
+
+	// Spend reads the record with s.ID and, in one atomic step with that
+	// read, spends s.Cost from its counters when the record has a rate
+	// limit or credits (Key.Limited), its digest is s.Digest, and
+	// Key.Charge at s.Now allows it. It returns the record as it is after
+	// the call, counters included, and whether it spent; ErrNotFound when
+	// there is no record. A record without limits, or with another digest,
+	// is returned unchanged and unspent; a refused charge changes nothing
+	// stored. The Manager calls Spend instead of Get to authorize without
+	// a cached record, so it must cost about one Get: one round trip.
+	Spend(ctx context.Context, s SpendRequest) (Record, bool, error)
+
+	// Refund gives back r.Cost to the record's counters: to
+	// Usage.WindowUsed (not below 0) when the stored Usage.WindowStart is
+	// still r.WindowStart, and to Credits.Remaining when the stored
+	// Usage.RefilledAt is still r.RefilledAt. A missing record is not an
+	// error. See Key.Refund.
+	Refund(ctx context.Context, r RefundRequest) error
 
 	// Delete removes the user's record with the id. It returns ErrNotFound
 	// when there is none, so a second delete reports ErrNotFound. Once

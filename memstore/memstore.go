@@ -124,7 +124,63 @@ func (s *Store) Update(ctx context.Context, rec apikeys.Record) error {
 	if cur.LastUsedAt.After(stored.LastUsedAt) {
 		stored.LastUsedAt = cur.LastUsedAt
 	}
+	// Keep the counters Spend changes, unless rec sets the credits.
+	stored.Usage.WindowStart, stored.Usage.WindowUsed = cur.Usage.WindowStart, cur.Usage.WindowUsed
+	if !rec.SetCredits {
+		stored.Usage.RefilledAt = cur.Usage.RefilledAt
+		if stored.Credits != nil && cur.Credits != nil {
+			stored.Credits.Remaining = cur.Credits.Remaining
+		}
+	}
 	s.byID[rec.ID] = stored
+	return nil
+}
+
+// Spend implements apikeys.Store. A key without limits costs a read lock,
+// as Get does; a limited one the write lock, under which the charge is
+// exact.
+func (s *Store) Spend(ctx context.Context, q apikeys.SpendRequest) (apikeys.Record, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return apikeys.Record{}, false, err
+	}
+	s.mu.RLock()
+	rec, ok := s.byID[q.ID]
+	s.mu.RUnlock()
+	if !ok {
+		return apikeys.Record{}, false, apikeys.ErrNotFound
+	}
+	if !rec.Limited() || rec.Digest != q.Digest {
+		return clone(rec), false, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec, ok = s.byID[q.ID]
+	if !ok {
+		return apikeys.Record{}, false, apikeys.ErrNotFound
+	}
+	next := clone(rec)
+	if !next.Limited() || next.Digest != q.Digest || next.Charge(q.Cost, q.Now) != nil {
+		return clone(rec), false, nil
+	}
+	stored := clone(&next)
+	s.byID[q.ID] = &stored
+	return next, true, nil
+}
+
+// Refund implements apikeys.Store.
+func (s *Store) Refund(ctx context.Context, q apikeys.RefundRequest) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec, ok := s.byID[q.ID]
+	if !ok {
+		return nil
+	}
+	next := clone(rec)
+	next.Refund(q.Cost, q.WindowStart, q.RefilledAt)
+	s.byID[q.ID] = &next
 	return nil
 }
 
@@ -201,5 +257,18 @@ func clone(rec *apikeys.Record) apikeys.Record {
 	if len(rec.AllowedIPs) > 0 {
 		c.AllowedIPs = slices.Clone(rec.AllowedIPs)
 	}
+	if rec.RateLimit != nil {
+		r := *rec.RateLimit
+		c.RateLimit = &r
+	}
+	if rec.Credits != nil {
+		cr := *rec.Credits
+		if cr.Refill != nil {
+			r := *cr.Refill
+			cr.Refill = &r
+		}
+		c.Credits = &cr
+	}
+	c.SetCredits = false
 	return c
 }

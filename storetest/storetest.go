@@ -105,6 +105,17 @@ func RunConfig(t *testing.T, newStore func(t *testing.T) apikeys.Store, cfg Conf
 		{"NoKeyValueStored", testNoKeyValue},
 		{"TouchLastUsed", testTouchLastUsed},
 		{"UpdateKeepsLastUsed", testUpdateKeepsLastUsed},
+		{"Limits", testLimits},
+		{"SpendUnlimited", testSpendUnlimited},
+		{"SpendMissing", testSpendMissing},
+		{"SpendWrongDigest", testSpendWrongDigest},
+		{"SpendRateLimit", testSpendRateLimit},
+		{"SpendCredits", testSpendCredits},
+		{"SpendRefusedChangesNothing", testSpendRefused},
+		{"SpendMatchesCharge", testSpendMatchesCharge},
+		{"Refund", testRefund},
+		{"UpdateKeepsCounters", testUpdateKeepsCounters},
+		{"ConcurrentSpends", testConcurrentSpends},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -120,6 +131,7 @@ func RunConfig(t *testing.T, newStore func(t *testing.T) apikeys.Store, cfg Conf
 		{"InstancesShareData", testInstancesShareData},
 		{"InstancesTouchConcurrently", testInstancesTouch},
 		{"InstancesUpdateAfterTouch", testInstancesUpdateAfterTouch},
+		{"InstancesSpendExactly", testInstancesSpend},
 	}
 	for _, tt := range instances {
 		t.Run(tt.name, func(t *testing.T) {
@@ -183,6 +195,9 @@ func record(t *testing.T, user string) apikeys.Record {
 			ExpiresAt:          at.Add(90 * 24 * time.Hour),
 			LastUsedAt:         at.Add(time.Minute),
 			SuccessorID:        newID(t),
+			RateLimit:          &apikeys.RateLimit{Limit: 100, WindowSeconds: 60},
+			Credits:            &apikeys.Credits{Remaining: 900, Refill: &apikeys.Refill{Amount: 1000, IntervalSeconds: 86400}},
+			Usage:              apikeys.Usage{WindowStart: at.Unix() - at.Unix()%60, WindowUsed: 7, RefilledAt: at.Unix() - 3600},
 		},
 		Digest:  d,
 		Version: 1,
@@ -253,6 +268,15 @@ func diff(got, want apikeys.Record) string {
 	if got.SuccessorID != want.SuccessorID {
 		add("SuccessorID", got.SuccessorID, want.SuccessorID)
 	}
+	if g, w := fmtRateLimit(got.RateLimit), fmtRateLimit(want.RateLimit); g != w {
+		add("RateLimit", g, w)
+	}
+	if g, w := fmtCredits(got.Credits), fmtCredits(want.Credits); g != w {
+		add("Credits", g, w)
+	}
+	if got.Usage != want.Usage {
+		add("Usage", got.Usage, want.Usage)
+	}
 	for _, tt := range []struct {
 		name      string
 		got, want time.Time
@@ -309,6 +333,7 @@ func testRoundTripEmpty(t *testing.T, s apikeys.Store) {
 	rec.UserEmail = ""
 	rec.ExpiresAt, rec.LastUsedAt = time.Time{}, time.Time{}
 	rec.SuccessorID = uuid.UUID{}
+	rec.RateLimit, rec.Credits, rec.Usage = nil, nil, apikeys.Usage{}
 	rec.Name = strings.Repeat("n", apikeys.MaxNameLen)
 	mustCreate(t, s, rec)
 	got := mustGet(t, s, rec.ID)
@@ -864,6 +889,17 @@ func testDoneContext(t *testing.T, s apikeys.Store, c context.Context) {
 			return s.TouchLastUsed(c, []apikeys.Use{{ID: rec.ID, At: rec.LastUsedAt.Add(time.Hour)}})
 		}},
 		{"TouchLastUsedNone", func() error { return s.TouchLastUsed(c, nil) }},
+		{"Spend", func() error {
+			_, _, err := s.Spend(c, apikeys.SpendRequest{ID: rec.ID, Digest: rec.Digest, Cost: 1, Now: at.Unix()})
+			return err
+		}},
+		{"SpendMissing", func() error {
+			_, _, err := s.Spend(c, apikeys.SpendRequest{ID: fresh.ID, Digest: fresh.Digest, Cost: 1, Now: at.Unix()})
+			return err
+		}},
+		{"Refund", func() error {
+			return s.Refund(c, apikeys.RefundRequest{ID: rec.ID, Cost: 1, WindowStart: rec.Usage.WindowStart, RefilledAt: rec.Usage.RefilledAt})
+		}},
 	}
 	for _, op := range ops {
 		switch err := op.call(); {
