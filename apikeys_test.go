@@ -712,6 +712,10 @@ func (brokenStore) List(context.Context, string, apikeys.ListQuery) ([]apikeys.R
 func (brokenStore) Update(context.Context, apikeys.Record) error       { return errDown }
 func (brokenStore) Delete(context.Context, string, uuid.UUID) error    { return errDown }
 func (brokenStore) TouchLastUsed(context.Context, []apikeys.Use) error { return errDown }
+func (brokenStore) Spend(context.Context, apikeys.SpendRequest) (apikeys.Record, bool, error) {
+	return apikeys.Record{}, false, errDown
+}
+func (brokenStore) Refund(context.Context, apikeys.RefundRequest) error { return errDown }
 
 func TestStoreFailureFailsClosed(t *testing.T) {
 	t.Parallel()
@@ -793,7 +797,7 @@ func TestContextDelegates(t *testing.T) {
 	require.ErrorIs(t, ctx.Err(), context.Canceled)
 }
 
-// hangingStore never answers Get or List until the context ends, like a
+// hangingStore never answers Get, Spend or List until the context ends, like a
 // store whose server stopped responding. It embeds the interface, not
 // memstore, so memstore's Local marker is not promoted.
 type hangingStore struct{ apikeys.Store }
@@ -801,6 +805,11 @@ type hangingStore struct{ apikeys.Store }
 func (hangingStore) Get(ctx context.Context, _ uuid.UUID) (apikeys.Record, error) {
 	<-ctx.Done()
 	return apikeys.Record{}, ctx.Err()
+}
+
+func (hangingStore) Spend(ctx context.Context, _ apikeys.SpendRequest) (apikeys.Record, bool, error) {
+	<-ctx.Done()
+	return apikeys.Record{}, false, ctx.Err()
 }
 
 func (hangingStore) List(ctx context.Context, _ string, _ apikeys.ListQuery) ([]apikeys.Record, error) {

@@ -122,10 +122,13 @@ func (k *NewKey) UnmarshalJSON(b []byte) error {
 	return k.Key.UnmarshalJSON(b)
 }
 
-// publicKey returns k with empty lists as empty slices rather than nil,
-// so that JSON shows [] and callers need not nil-check.
-func publicKey(k Key) Key {
+// public returns k as the Manager shows it: empty lists as empty slices
+// rather than nil, so that JSON shows [] and callers need not nil-check,
+// and counters as of now (a refill that is due shows as done). k must be
+// the caller's own copy.
+func (m *Manager) public(k Key) Key {
 	k.fillLists()
+	k.roll(m.cfg.Now().Unix())
 	return k
 }
 

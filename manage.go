@@ -25,7 +25,13 @@ type CreateParams struct {
 	// "10.0.0.0/8", "2001:db8::/32"); none means any client address.
 	AllowedIPs []string
 	// Disabled creates the key switched off.
-	Disabled  bool
+	Disabled bool
+	// RateLimit, when not nil, caps what the key may spend per window.
+	RateLimit *RateLimit
+	// Credits, when not nil, is the key's budget, refilling (if at all)
+	// from creation on. Remaining is taken as given: set it, or the key
+	// starts with none.
+	Credits   *Credits
 	UserID    string
 	UserEmail string
 	// ExpiresAt, when not zero, must be in the future.
@@ -83,6 +89,9 @@ func (m *Manager) checkCreate(p CreateParams, now time.Time) (Record, problems) 
 	rec.Scopes = m.checkScopes(&probs, p.Scopes)
 	rec.AllowedIPs = m.checkIPs(&probs, p.AllowedIPs)
 	rec.Disabled = p.Disabled
+	rec.RateLimit = checkRateLimit(&probs, p.RateLimit)
+	rec.Credits = checkCredits(&probs, p.Credits)
+	rec.Usage.RefilledAt = now.Unix()
 	rec.UserID = checkUserID(&probs, p.UserID)
 	rec.UserEmail = checkEmail(&probs, p.UserEmail)
 	rec.ExpiresAt = checkExpiry(&probs, p.ExpiresAt, now)
@@ -110,7 +119,7 @@ func (m *Manager) insert(ctx context.Context, rec Record) (NewKey, error) {
 	if m.cache != nil {
 		m.cache.invalidate(id)
 	}
-	return NewKey{Key: publicKey(rec.Key), Value: value}, nil
+	return NewKey{Key: m.public(rec.Key), Value: value}, nil
 }
 
 // Get returns the user's key with the id, or ErrNotFound.
@@ -125,7 +134,7 @@ func (m *Manager) Get(ctx context.Context, userID string, id uuid.UUID) (Key, er
 	if err != nil {
 		return Key{}, err
 	}
-	return publicKey(rec.Key), nil
+	return m.public(rec.Key), nil
 }
 
 // owned reads the record and checks that it belongs to the user.
@@ -209,7 +218,7 @@ func (m *Manager) List(ctx context.Context, userID string, opts ListParams) (Pag
 			page.NextCursor = page.Keys[limit-1].ID.String()
 			break
 		}
-		page.Keys = append(page.Keys, publicKey(rec.Key))
+		page.Keys = append(page.Keys, m.public(rec.Key))
 	}
 	return page, nil
 }
@@ -229,6 +238,14 @@ type UpdateParams struct {
 	Disabled *bool
 	// ExpiresAt sets the expiry; a pointer to the zero time removes it.
 	ExpiresAt *time.Time
+	// RateLimit sets the rate limit; RemoveRateLimit removes it. The
+	// current window's count is kept either way.
+	RateLimit       *RateLimit
+	RemoveRateLimit bool
+	// Credits sets the credits, Remaining included, refilling (if at all)
+	// from now; RemoveCredits removes them, making the key unlimited.
+	Credits       *Credits
+	RemoveCredits bool
 }
 
 // Update applies u to the user's key and returns the result. Concurrent
@@ -271,6 +288,9 @@ type validUpdate struct {
 	scopes             []string
 	ips                []netip.Prefix
 	expires            time.Time
+	rateLimit          *RateLimit
+	credits            *Credits
+	now                time.Time
 }
 
 func (m *Manager) checkUpdate(u UpdateParams) (validUpdate, problems) {
@@ -294,6 +314,15 @@ func (m *Manager) checkUpdate(u UpdateParams) (validUpdate, problems) {
 	if u.ExpiresAt != nil {
 		v.expires = checkExpiry(&probs, *u.ExpiresAt, m.now())
 	}
+	v.rateLimit = checkRateLimit(&probs, u.RateLimit)
+	if u.RateLimit != nil && u.RemoveRateLimit {
+		probs.add("rate_limit", "cannot be both set and removed")
+	}
+	v.credits = checkCredits(&probs, u.Credits)
+	if u.Credits != nil && u.RemoveCredits {
+		probs.add("credits", "cannot be both set and removed")
+	}
+	v.now = m.now()
 	return v, probs
 }
 
@@ -322,6 +351,22 @@ func (v *validUpdate) apply(rec *Record) {
 	}
 	if v.ExpiresAt != nil {
 		rec.ExpiresAt = v.expires
+	}
+	switch {
+	case v.RemoveRateLimit:
+		rec.RateLimit = nil
+	case v.rateLimit != nil:
+		r := *v.rateLimit
+		rec.RateLimit = &r
+	}
+	switch {
+	case v.RemoveCredits:
+		rec.Credits = nil
+	case v.credits != nil:
+		c := *v.credits
+		rec.Credits = &c
+		rec.Usage.RefilledAt = v.now.Unix()
+		rec.SetCredits = true
 	}
 }
 
@@ -354,7 +399,7 @@ func (m *Manager) modify(ctx context.Context, userID string, id uuid.UUID, a *Re
 		}
 		switch {
 		case err == nil:
-			return publicKey(rec.Key), nil
+			return m.public(rec.Key), nil
 		case errors.Is(err, ErrNotFound):
 			return Key{}, ErrNotFound
 		case errors.Is(err, ErrConflict) && attempt < updateAttempts:
@@ -398,5 +443,5 @@ func (m *Manager) Delete(ctx context.Context, userID string, id uuid.UUID) (Key,
 	case err != nil:
 		return Key{}, &StoreError{Op: "delete", Err: err}
 	}
-	return publicKey(rec.Key), nil
+	return m.public(rec.Key), nil
 }

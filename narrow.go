@@ -33,7 +33,19 @@ import (
 //     by the acting key ("calls:write" and "calls:*" are held by "calls:*");
 //   - allowed_ips: if the acting key lists addresses, the key lists them
 //     too, each prefix inside one of the acting key's;
-//   - expires_at: if the acting key expires, the key expires no later.
+//   - expires_at: if the acting key expires, the key expires no later;
+//   - rate_limit: if the acting key has one, the key has one too, with a
+//     limit no higher and a window no shorter;
+//   - credits: if the acting key has credits, the key has credits too,
+//     with no more remaining than the acting key has left now, and a
+//     refill only if the acting key has one, of no more per interval and
+//     an interval no shorter.
+//
+// Limits are per key, not pooled: a limited key that may manage keys can
+// create several keys, each with up to what it has. Give keys whose
+// budget must hold no api_keys:write scope. And because credits are spent,
+// a key whose credits fell below a key it made can no longer change that
+// key, as for any key wider than itself.
 //
 // An acting key with scopes also needs ScopeKeysWrite to change keys and
 // ScopeKeysRead to read them (a *ScopeError otherwise), so a key scoped to
@@ -82,6 +94,7 @@ func (m *Manager) actor(ctx context.Context, userID, scope string) (*Record, err
 	if len(rec.Scopes) > 0 && !scopeHeld(rec.Scopes, scope) {
 		return nil, &ScopeError{Scope: scope}
 	}
+	rec.roll(m.cfg.Now().Unix()) // what it has left now, refills included
 	return &rec, nil
 }
 
@@ -112,6 +125,20 @@ func within(a *Record, k *Key) error {
 	}
 	if !a.ExpiresAt.IsZero() && (k.ExpiresAt.IsZero() || k.ExpiresAt.After(a.ExpiresAt)) {
 		deny("expires_at", "must be no later than the expiry of the key making the change, "+a.ExpiresAt.Format(time.RFC3339))
+	}
+	if r := a.RateLimit; r != nil && (k.RateLimit == nil || k.RateLimit.Limit > r.Limit || k.RateLimit.WindowSeconds < r.WindowSeconds) {
+		deny("rate_limit", fmt.Sprintf("must be at most %d per window of at least %d seconds, the rate limit of the key making the change", r.Limit, r.WindowSeconds))
+	}
+	if c := a.Credits; c != nil {
+		switch {
+		case k.Credits == nil || k.Credits.Remaining > c.Remaining:
+			deny("credits.remaining", fmt.Sprintf("must be at most %d, what the key making the change has left", c.Remaining))
+		case k.Credits.Refill == nil:
+		case c.Refill == nil:
+			deny("credits.refill", "must be null: the credits of the key making the change are not refilled")
+		case k.Credits.Refill.Amount > c.Refill.Amount || k.Credits.Refill.IntervalSeconds < c.Refill.IntervalSeconds:
+			deny("credits.refill", fmt.Sprintf("must refill at most %d every %d seconds or more, as the key making the change does", c.Refill.Amount, c.Refill.IntervalSeconds))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -312,6 +312,10 @@ func (failingStore) Get(context.Context, uuid.UUID) (apikeys.Record, error) {
 	return apikeys.Record{}, errors.New("dial tcp 127.0.0.1:6379: connection refused")
 }
 
+func (failingStore) Spend(context.Context, apikeys.SpendRequest) (apikeys.Record, bool, error) {
+	return apikeys.Record{}, false, errors.New("dial tcp 127.0.0.1:6379: connection refused")
+}
+
 func TestStoreFailureIs503(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)

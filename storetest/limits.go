@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -418,6 +419,69 @@ func concurrentSpends(t *testing.T, stores []apikeys.Store) {
 		}
 		if tt.rec.Credits != nil && stored.Credits.Remaining != credits-tt.want {
 			t.Errorf("%s: stored credits %s, want %d left", tt.name, fmtCredits(stored.Credits), credits-tt.want)
+		}
+	}
+}
+
+// testManagersExact: four Managers on one store (two per instance, with
+// and without the cache), eight goroutines each, authorize one key with a
+// limit of 100 in a long window, and again one with 100 credits: exactly
+// 100 requests pass each time, and the rest are refused by the limit.
+func testManagersExact(t *testing.T, a, b apikeys.Store) {
+	const managers, workers, each, limit = 4, 8, 5, 100
+	clock := func() time.Time { return time.Unix(t0+1, 0) }
+	var ms []*apikeys.Manager
+	for i := range managers {
+		cfg := &apikeys.Config{Now: clock, LastUsedInterval: -1}
+		if i%2 == 1 {
+			cfg.Cache = &apikeys.CacheConfig{}
+		}
+		m, err := apikeys.New([]apikeys.Store{a, b}[i/2], cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close(context.Background()) })
+		ms = append(ms, m)
+	}
+	for _, tt := range []struct {
+		name string
+		p    apikeys.CreateParams
+		want error
+	}{
+		{"rate limit", apikeys.CreateParams{RateLimit: &apikeys.RateLimit{Limit: limit, WindowSeconds: 3600}}, apikeys.ErrRateLimited},
+		{"credits", apikeys.CreateParams{Credits: &apikeys.Credits{Remaining: limit}}, apikeys.ErrCreditsExhausted},
+	} {
+		p := tt.p
+		p.Type, p.Name, p.UserID = apikeys.Public, "exact", userName(t)
+		nk, err := ms[0].Create(ctx(t), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ok atomic.Int64
+		var wg sync.WaitGroup
+		errs := make(chan error, managers*workers)
+		for i := range managers * workers {
+			m := ms[i%managers]
+			wg.Go(func() {
+				for range each {
+					_, err := m.Authorize(ctx(t), nk.Value, apikeys.Request{})
+					switch {
+					case err == nil:
+						ok.Add(1)
+					case !errors.Is(err, tt.want):
+						errs <- err
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Errorf("%s: Authorize: %v, want nil or %v", tt.name, err, tt.want)
+		}
+		if got := ok.Load(); got != limit {
+			t.Errorf("%s: %d Managers × %d goroutines authorized %d of %d requests, want exactly %d", tt.name, managers, workers, got, managers*workers*each, limit)
 		}
 	}
 }

@@ -132,6 +132,7 @@ func RunConfig(t *testing.T, newStore func(t *testing.T) apikeys.Store, cfg Conf
 		{"InstancesTouchConcurrently", testInstancesTouch},
 		{"InstancesUpdateAfterTouch", testInstancesUpdateAfterTouch},
 		{"InstancesSpendExactly", testInstancesSpend},
+		{"ManagersAuthorizeExactly", testManagersExact},
 	}
 	for _, tt := range instances {
 		t.Run(tt.name, func(t *testing.T) {
