@@ -303,6 +303,11 @@ func validPrefix(p string) bool {
 // Prefix returns the prefix of the keys this Manager issues.
 func (m *Manager) Prefix() string { return m.cfg.Prefix }
 
+// Now returns the time on the Manager's clock (Config.Now), the one its
+// rate-limit windows and refills are counted by: pass it to
+// Key.RateLimitLeft and Key.CreditsLeft.
+func (m *Manager) Now() time.Time { return m.cfg.Now() }
+
 // now is the clock, in UTC at the microsecond precision every store keeps.
 func (m *Manager) now() time.Time { return normTime(m.cfg.Now()) }
 

@@ -266,6 +266,10 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) {
 			if t != nil {
 				p.ExpiresAt = *t
 			}
+		case "rate_limit":
+			bad[name] = !decodeObject(&probs, name, raw, &p.RateLimit, `{"limit": 100, "window_seconds": 60}`)
+		case "credits":
+			bad[name] = !decodeObject(&probs, name, raw, &p.Credits, `{"remaining": 1000, "refill": {"amount": 1000, "interval_seconds": 86400}}`)
 		default:
 			probs = append(probs, unknownField(name))
 		}
@@ -325,6 +329,12 @@ func (h *handler) update(w http.ResponseWriter, r *http.Request) {
 			if t != nil {
 				*u.ExpiresAt = *t
 			}
+		case "rate_limit":
+			bad[name] = !decodeObject(&probs, name, raw, &u.RateLimit, `{"limit": 100, "window_seconds": 60}`)
+			u.RemoveRateLimit = u.RateLimit == nil && !bad[name]
+		case "credits":
+			bad[name] = !decodeObject(&probs, name, raw, &u.Credits, `{"remaining": 1000, "refill": {"amount": 1000, "interval_seconds": 86400}}`)
+			u.RemoveCredits = u.Credits == nil && !bad[name]
 		case "key_type":
 			probs = append(probs, "key_type: cannot be changed; create a new key instead")
 		default:
@@ -346,6 +356,10 @@ func (h *handler) update(w http.ResponseWriter, r *http.Request) {
 				u.AllowedIPs = nil
 			case "expires_at":
 				u.ExpiresAt = nil
+			case "rate_limit":
+				u.RateLimit = nil
+			case "credits":
+				u.Credits = nil
 			}
 		}
 	}
@@ -559,6 +573,57 @@ func decodeBool(probs *[]string, name string, raw json.RawMessage, dst *bool) bo
 	return true
 }
 
+// decodeObject decodes a JSON object of known members into *dst, or null
+// into nil. Unknown members and values of the wrong type are problems,
+// reported with an example of the expected shape.
+//
+// Every member must be present (null where it may be): a member left out
+// would silently be zero, as "credits": {"refill": ...} would start a key
+// with no credits, or a PUT of {"credits": {"remaining": 500}} would drop
+// its refill.
+func decodeObject[T any](probs *[]string, name string, raw json.RawMessage, dst **T, example string) bool {
+	if bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+		*dst = nil
+		return true
+	}
+	var members map[string]json.RawMessage
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.DisallowUnknownFields()
+	v := new(T)
+	if json.Unmarshal(raw, &members) != nil || d.Decode(v) != nil || !bytes.HasPrefix(bytes.TrimSpace(raw), []byte("{")) || !hasMembers(v, members) {
+		*probs = append(*probs, name+": must be null or an object with every member, such as "+example)
+		return false
+	}
+	*dst = v
+	return true
+}
+
+// hasMembers reports whether members names every JSON member of v's type,
+// and, for credits, of its refill.
+func hasMembers(v any, members map[string]json.RawMessage) bool {
+	var need []string
+	switch v := v.(type) {
+	case *apikeys.RateLimit:
+		need = []string{"limit", "window_seconds"}
+	case *apikeys.Credits:
+		need = []string{"remaining", "refill"}
+		if v.Refill != nil {
+			var refill map[string]json.RawMessage
+			if json.Unmarshal(members["refill"], &refill) != nil || !hasMembers(v.Refill, refill) {
+				return false
+			}
+		}
+	case *apikeys.Refill:
+		need = []string{"amount", "interval_seconds"}
+	}
+	for _, n := range need {
+		if _, ok := members[n]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
 // decodeTime accepts an RFC 3339 string, or null for "no expiry".
 func decodeTime(probs *[]string, name string, raw json.RawMessage, dst **time.Time) bool {
 	if bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
@@ -578,6 +643,7 @@ func decodeTime(probs *[]string, name string, raw json.RawMessage, dst **time.Ti
 func (h *handler) invalid(w http.ResponseWriter, probs []string, validation error, bad map[string]bool) {
 	for _, fe := range apikeys.FieldErrors(validation) {
 		base, _, _ := strings.Cut(fe.Field, "[")
+		base, _, _ = strings.Cut(base, ".")
 		if !bad[base] {
 			probs = append(probs, fe.Field+": "+fe.Reason)
 		}
@@ -602,6 +668,7 @@ func (h *handler) error(w http.ResponseWriter, r *http.Request, err error) {
 			probs = append(probs, pe.Field+": "+pe.Reason)
 			if restriction == "" {
 				restriction, _, _ = strings.Cut(pe.Field, "[")
+				restriction, _, _ = strings.Cut(restriction, ".")
 			}
 		}
 		envelope.WriteError(w, http.StatusForbidden, "not permitted for the API key making the change: a key can only give what it has", probs,

@@ -18,6 +18,9 @@
 //     "transient_assistant", "scopes", "key_type"). A missing scope also
 //     gets WWW-Authenticate: Bearer error="insufficient_scope" with the
 //     scopes the route needs (RFC 6750 section 3.1).
+//   - 429: the key's rate limit or credits leave less than the route's
+//     Cost (Route.Cost); restriction "rate_limit" or "credits", with
+//     Retry-After when waiting helps.
 //   - 503: the store failed or timed out, or the Manager is closed. Nothing
 //     about the key is said and the error goes to Config.ErrorLog.
 //
@@ -45,6 +48,15 @@
 // middleware or the wrapped handler has "Origin" in Vary, added to what the
 // handler sets, never replacing it. Authorized responses get
 // "Cache-Control: no-store" unless the handler sets its own.
+//
+// Rate-limit headers (draft-ietf-httpapi-ratelimit-headers): every
+// authorized response and every 429 for a key with limits carries
+// RateLimit-Policy and RateLimit, with a policy "rate_limit" (q: the
+// limit, w: the window) and, for credits that are refilled, "credits" (q:
+// the refill amount, w: its interval); RateLimit gives what each leaves
+// (r) and the seconds until it resets (t). A cross-origin page the key
+// allows can read them, and Retry-After: they are in
+// Access-Control-Expose-Headers.
 package middleware
 
 import (
@@ -125,14 +137,16 @@ type Config struct {
 // Refusal is an answer the middleware gives instead of calling the handler.
 type Refusal struct {
 	// Status is the HTTP status: 400 (unusable credentials or request),
-	// 401 (no key, or an invalid one), 403 (the key may not do this) or
-	// 503 (the key could not be checked).
+	// 401 (no key, or an invalid one), 403 (the key may not do this), 429
+	// (its rate limit or credits are spent) or 503 (the key could not be
+	// checked).
 	Status int
 	// Message says what is wrong, fit for the client.
 	Message string
-	// Restriction, on a 403, names the key setting that refused:
-	// "allowed_origins", "allowed_assistants", "transient_assistant" or
-	// "key_type".
+	// Restriction, on a 403 or 429, names the key setting that refused:
+	// "allowed_origins", "allowed_ips", "allowed_assistants",
+	// "transient_assistant", "scopes", "key_type", "rate_limit" or
+	// "credits".
 	Restriction string
 	// Err is the apikeys error behind a 401, 403 or 503 (match it with
 	// errors.Is), nil for a problem with the request itself. For 401 it is
@@ -262,6 +276,9 @@ type Route struct {
 	// keys with scopes are refused (a route that names no scope cannot be
 	// one a scoped key was meant for).
 	Scopes func(*http.Request) []string
+	// Cost is what a request spends from a limited key's rate limit and
+	// credits: 1 to apikeys.MaxQuota; 0 means 1.
+	Cost int64
 }
 
 // Scopes returns a Route.Scopes that needs the same scopes of every
@@ -278,8 +295,12 @@ func Scopes(scopes ...string) func(*http.Request) []string {
 	return func(*http.Request) []string { return scopes }
 }
 
-// Protect authenticates requests to next, which need what rt says.
+// Protect authenticates requests to next, which need what rt says. It
+// panics on a Cost out of range, a programming error.
 func (mw *Middleware) Protect(rt Route, next http.Handler) http.Handler {
+	if rt.Cost < 0 || rt.Cost > apikeys.MaxQuota {
+		panic("middleware: Protect: Route.Cost " + strconv.FormatInt(rt.Cost, 10) + " is not 1 to apikeys.MaxQuota")
+	}
 	return mw.handler(next, rt)
 }
 
@@ -341,7 +362,7 @@ func (mw *Middleware) handler(next http.Handler, rt Route) http.Handler {
 		}
 		req := apikeys.Request{
 			Origin: origin, AssistantID: assistant, Transient: transient, RequirePrivate: rt.Private,
-			ClientIP: mw.clientIP(r),
+			ClientIP: mw.clientIP(r), Cost: rt.Cost,
 		}
 		if rt.Scopes != nil {
 			req.Scopes = rt.Scopes(r)
@@ -351,6 +372,12 @@ func (mw *Middleware) handler(next http.Handler, rt Route) http.Handler {
 			// Authorized, or refused for another reason than the origin:
 			// a page on an origin the key allows may read the answer.
 			w.Header().Set("Access-Control-Allow-Origin", origin)
+			if k.Limited() {
+				w.Header().Set("Access-Control-Expose-Headers", "RateLimit, RateLimit-Policy, Retry-After")
+			}
+		}
+		if k.Limited() && (err == nil || errors.Is(err, apikeys.ErrRateLimited) || errors.Is(err, apikeys.ErrCreditsExhausted)) {
+			limitHeaders(w.Header(), &k, mw.m.Now())
 		}
 		if err != nil {
 			if errors.Is(err, apikeys.ErrInsufficientScope) {
@@ -437,6 +464,18 @@ func (mw *Middleware) refuse(w http.ResponseWriter, r *http.Request, err error) 
 		mw.render(w, r, &Refusal{Status: http.StatusUnauthorized, Message: "invalid API key", Err: apikeys.ErrInvalidKey})
 		return
 	}
+	var le *apikeys.LimitError
+	if errors.As(err, &le) {
+		restriction := "rate_limit"
+		if errors.Is(err, apikeys.ErrCreditsExhausted) {
+			restriction = "credits"
+		}
+		if le.RetryAfter > 0 {
+			w.Header().Set("Retry-After", seconds(le.RetryAfter))
+		}
+		mw.render(w, r, &Refusal{Status: http.StatusTooManyRequests, Message: strings.TrimPrefix(err.Error(), "apikeys: "), Restriction: restriction, Err: err})
+		return
+	}
 	for _, ref := range refusals {
 		if errors.Is(err, ref.err) {
 			mw.render(w, r, &Refusal{Status: http.StatusForbidden, Message: strings.TrimPrefix(err.Error(), "apikeys: "), Restriction: ref.restriction, Err: err})
@@ -517,4 +556,29 @@ func hasToken(values []string, token string) bool {
 		}
 	}
 	return false
+}
+
+// limitHeaders sets the RateLimit-Policy and RateLimit headers of a
+// limited key k, whose counters are as of now.
+func limitHeaders(h http.Header, k *apikeys.Key, now time.Time) {
+	var policy, state []string
+	if r := k.RateLimit; r != nil {
+		left, reset := k.RateLimitLeft(now)
+		policy = append(policy, `"rate_limit";q=`+strconv.FormatInt(r.Limit, 10)+";w="+strconv.FormatInt(r.WindowSeconds, 10))
+		state = append(state, `"rate_limit";r=`+strconv.FormatInt(left, 10)+";t="+seconds(reset))
+	}
+	if c := k.Credits; c != nil && c.Refill != nil {
+		left, refill := k.CreditsLeft(now)
+		policy = append(policy, `"credits";q=`+strconv.FormatInt(c.Refill.Amount, 10)+";w="+strconv.FormatInt(c.Refill.IntervalSeconds, 10))
+		state = append(state, `"credits";r=`+strconv.FormatInt(left, 10)+";t="+seconds(refill))
+	}
+	if len(policy) > 0 {
+		h.Set("RateLimit-Policy", strings.Join(policy, ", "))
+		h.Set("RateLimit", strings.Join(state, ", "))
+	}
+}
+
+// seconds rounds d up to whole seconds.
+func seconds(d time.Duration) string {
+	return strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10)
 }
