@@ -84,6 +84,8 @@ func (s *brokenStore) Create(ctx context.Context, rec apikeys.Record) error {
 		rec.AllowedIPs = nil
 	case "disabled-not-created":
 		rec.Disabled = false
+	case "limits-not-created":
+		rec.RateLimit, rec.Credits = nil, nil
 	}
 	if s.flaw == "overwrite-duplicate" {
 		if cur, err := s.Store.Get(ctx, rec.ID); err == nil {
@@ -166,6 +168,21 @@ func (s *brokenStore) Update(ctx context.Context, rec apikeys.Record) error {
 			rec.Disabled = rec.Disabled || cur.Disabled
 		}
 	}
+	if s.flaw == "update-overwrites-counters" {
+		// A store that writes the whole record, counters included.
+		if err := s.Store.Update(ctx, rec); err != nil {
+			return err
+		}
+		cur, err := s.Store.Get(ctx, rec.ID)
+		if err != nil {
+			return err
+		}
+		cur.Usage, cur.Credits = rec.Usage, rec.Credits
+		if err := s.Store.Delete(ctx, cur.UserID, cur.ID); err != nil {
+			return err
+		}
+		return s.Store.Create(ctx, cur)
+	}
 	if err := s.Store.Update(ctx, rec); err != nil || s.flaw != "update-rewinds-last-used" {
 		return err
 	}
@@ -209,6 +226,29 @@ func (s *brokenStore) TouchLastUsed(ctx context.Context, uses []apikeys.Use) err
 		}
 	}
 	return nil
+}
+
+func (s *brokenStore) Spend(ctx context.Context, q apikeys.SpendRequest) (apikeys.Record, bool, error) {
+	ctx = s.context(ctx)
+	switch s.flaw {
+	case "spend-ignores-digest":
+		if cur, err := s.Store.Get(ctx, q.ID); err == nil {
+			q.Digest = cur.Digest
+		}
+	case "spend-uses-own-clock":
+		q.Now += 30
+	}
+	return s.Store.Spend(ctx, q)
+}
+
+func (s *brokenStore) Refund(ctx context.Context, q apikeys.RefundRequest) error {
+	ctx = s.context(ctx)
+	if s.flaw == "refund-any-window" {
+		if cur, err := s.Store.Get(ctx, q.ID); err == nil {
+			q.WindowStart, q.RefilledAt = cur.Usage.WindowStart, cur.Usage.RefilledAt
+		}
+	}
+	return s.Store.Refund(ctx, q)
 }
 
 // reopen returns another handle on the data of s, or, for the flaw, a
@@ -265,6 +305,12 @@ func TestSuiteCatchesFlaws(t *testing.T) {
 		"trim-user-space":          "UserIDsCompareExactly",
 		"normalize-user":           "UserIDsCompareExactly",
 		"ignores-deadline":         "ExpiredDeadline",
+		// The counters of issue 13.
+		"limits-not-created":         "RoundTripEveryField",
+		"update-overwrites-counters": "UpdateKeepsCounters",
+		"spend-ignores-digest":       "SpendWrongDigest",
+		"spend-uses-own-clock":       "SpendMatchesCharge",
+		"refund-any-window":          "Refund",
 	} {
 		t.Run(flaw, func(t *testing.T) {
 			t.Parallel()
