@@ -32,6 +32,8 @@
 //   - ErrPrivateKeyRequired, ErrPrivateKeyInBrowser, ErrOriginNotAllowed,
 //     ErrAssistantNotAllowed, ErrTransientNotAllowed: the key is valid but
 //     may not do this (403).
+//   - *LimitError (ErrRateLimited, ErrCreditsExhausted): the key's rate
+//     limit or credits leave less than the request's Cost (429).
 //   - *StoreError, ErrClosed: the key could not be checked; never treat it
 //     as allowed (503).
 //
@@ -46,6 +48,16 @@
 // when stored (see ParseOriginPattern), then matched byte for byte; a
 // wildcard matches only hosts inside its own registrable domain, never
 // across a public suffix (see MatchOrigin).
+//
+// # Rate limits and credits
+//
+// A key may carry a rate limit (at most Limit units of cost per fixed,
+// epoch-aligned window) and credits (a budget, optionally refilled to an
+// amount every interval). A request that passes every other rule spends its
+// Cost from both, in the store, in the same atomic step as the read that
+// authorizes it (Store.Spend): exact across any number of instances, and
+// no extra round trip. See Key.Charge for the rule and Authorize for how
+// it meets the cache.
 //
 // # Management can only narrow
 //

@@ -242,8 +242,9 @@ type UpdateParams struct {
 	// current window's count is kept either way.
 	RateLimit       *RateLimit
 	RemoveRateLimit bool
-	// Credits sets the credits, Remaining included, refilling (if at all)
-	// from now; RemoveCredits removes them, making the key unlimited.
+	// Credits replaces the credits, Remaining and Refill both (a nil
+	// Refill removes the refill), refilling (if at all) from now;
+	// RemoveCredits removes them.
 	Credits       *Credits
 	RemoveCredits bool
 }

@@ -21,6 +21,9 @@ func FuzzRequestBody(f *testing.F) {
 		`{"api_key":{"name":5}}`, `{"api_key":null}`, `{"api_key":{"expires_at":null}}`, `[]`, `{`, ``, `null`,
 		`{"api_key":{"name":"x","key_type":"public","allowed_origins":["null","*","https://a.example/"]}}`,
 		`{"api_key":{"key_value":"x","id":"y"}}`, `{"api_key":{"name":"\u0000"}}`, `{"api_key":{},"x":1}`,
+		`{"api_key":{"name":"x","key_type":"public","rate_limit":{"limit":100,"window_seconds":60},"credits":{"remaining":1000,"refill":{"amount":1000,"interval_seconds":86400}}}}`,
+		`{"api_key":{"rate_limit":null,"credits":{"remaining":1e3,"refill":null}}}`,
+		`{"api_key":{"rate_limit":{"limit":-1,"window_seconds":9223372036854775807},"credits":{"remaining":5,"refill":{"amount":1}}}}`,
 	} {
 		f.Add(s)
 	}
