@@ -211,3 +211,45 @@ func BenchmarkAllowedIPs100(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkAuthorizeLimited compares, on memstore, Authorize of a key
+// without limits with Authorize of a key with a rate limit and credits
+// (large enough that every call spends), uncached and cached.
+func BenchmarkAuthorizeLimited(b *testing.B) {
+	req := apikeys.Request{Origin: "https://app.example.com", AssistantID: "asst-3"}
+	limits := []struct {
+		name string
+		p    apikeys.CreateParams
+	}{
+		{"unlimited", apikeys.CreateParams{}},
+		{"limited", apikeys.CreateParams{
+			RateLimit: &apikeys.RateLimit{Limit: apikeys.MaxQuota, WindowSeconds: 60},
+			Credits:   &apikeys.Credits{Remaining: apikeys.MaxQuota},
+		}},
+	}
+	for _, v := range cacheVariants() {
+		for _, l := range limits {
+			b.Run(v.name+"/"+l.name, func(b *testing.B) {
+				m, err := apikeys.New(memstore.New(), v.cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				p := l.p
+				p.Type, p.Name, p.UserID = apikeys.Public, "web", "user-1"
+				p.AllowedOrigins = []string{"https://app.example.com"}
+				p.AllowedAssistants = []string{"asst-1", "asst-2", "asst-3"}
+				nk, err := m.Create(context.Background(), p)
+				if err != nil {
+					b.Fatal(err)
+				}
+				ctx := context.Background()
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := m.Authorize(ctx, nk.Value, req); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
