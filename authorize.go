@@ -182,7 +182,7 @@ func (m *Manager) spend(ctx context.Context, id uuid.UUID, digest Digest, cost i
 func (m *Manager) refund(ctx context.Context, rec *Record, cost int64) {
 	opCtx, cancel := m.op(context.WithoutCancel(ctx))
 	defer cancel()
-	err := m.store.Refund(opCtx, RefundRequest{ID: rec.ID, Cost: cost, WindowStart: rec.Usage.WindowStart, RefilledAt: rec.Usage.RefilledAt})
+	err := m.store.Refund(opCtx, RefundRequest{ID: rec.ID, Cost: cost, Version: rec.Version, WindowStart: rec.Usage.WindowStart, RefilledAt: rec.Usage.RefilledAt})
 	if err != nil {
 		m.log.ErrorContext(ctx, "apikeys: authorize: cannot refund a refused request; its cost stays spent", "id", rec.ID, "cost", cost, "err", err)
 	}

@@ -85,9 +85,12 @@ func (k *Key) Limited() bool { return k.RateLimit != nil || k.Credits != nil }
 // in one atomic step with reading the record:
 //
 //  1. Roll over: when k has a rate limit and now's window (now minus now
-//     modulo WindowSeconds) is later than Usage.WindowStart, the window
-//     starts over at 0 used. A window is never moved back, so an instance
-//     whose clock is behind counts into the latest window.
+//     modulo WindowSeconds) starts at least WindowSeconds after
+//     Usage.WindowStart, the window starts over there at 0 used. A window
+//     is never moved back, so an instance whose clock is behind counts into
+//     the latest window; and a window whose length an Update changed keeps
+//     its count until it has lasted the new length (then the next aligned
+//     window starts), so changing the length never resets the count.
 //  2. Refill: when k has credits with a refill and now is at least one
 //     interval past Usage.RefilledAt, Remaining becomes Refill.Amount and
 //     RefilledAt moves forward by whole intervals.
@@ -118,7 +121,7 @@ func (k *Key) Charge(cost, now int64) error {
 // roll applies Charge's steps 1 and 2.
 func (k *Key) roll(now int64) {
 	if r := k.RateLimit; r != nil && r.WindowSeconds > 0 {
-		if start := now - now%r.WindowSeconds; start > k.Usage.WindowStart {
+		if start := now - now%r.WindowSeconds; start >= k.Usage.WindowStart+r.WindowSeconds {
 			k.Usage.WindowStart, k.Usage.WindowUsed = start, 0
 		}
 	}
@@ -138,13 +141,20 @@ func (k *Key) RateLimitLeft(now time.Time) (remaining int64, reset time.Duration
 	if r == nil || r.WindowSeconds <= 0 {
 		return 0, 0
 	}
-	sec := now.Unix()
-	start := sec - sec%r.WindowSeconds
-	used := int64(0)
-	if k.Usage.WindowStart >= start {
-		start, used = k.Usage.WindowStart, k.Usage.WindowUsed
+	cp := Key{RateLimit: r, Usage: k.Usage}
+	cp.roll(now.Unix())
+	return max(0, r.Limit-cp.Usage.WindowUsed), until(now, windowEnd(cp.Usage.WindowStart, r.WindowSeconds))
+}
+
+// windowEnd is when the window that started at start rolls over: the
+// first aligned window start at least w after it (start+w for an aligned
+// start).
+func windowEnd(start, w int64) int64 {
+	end := start + w
+	if rem := end % w; rem != 0 {
+		end += w - rem
 	}
-	return max(0, r.Limit-used), until(now, start+r.WindowSeconds)
+	return end
 }
 
 // CreditsLeft returns the key's remaining credits at now and when they are
@@ -193,18 +203,39 @@ func (e *LimitError) Unwrap() error { return e.Err }
 // limitError explains why Charge refused cost at now for k (whose counters
 // the refusing store returned).
 func limitError(k *Key, cost int64, now time.Time, err error) *LimitError {
-	e := &LimitError{Err: err}
-	switch err {
-	case ErrRateLimited:
-		if cost <= k.RateLimit.Limit {
-			_, e.RetryAfter = k.RateLimitLeft(now)
+	return &LimitError{Err: err, RetryAfter: retryAfter(k, cost, now)}
+}
+
+// retryAfter returns how long from now until Charge would allow cost,
+// if nothing else spends: the end of a window, a refill, or the later of
+// both when both refuse. Zero when waiting cannot help.
+func retryAfter(k *Key, cost int64, now time.Time) time.Duration {
+	t := now.Unix()
+	for range 4 { // each step moves past a window or a refill
+		probe := *k
+		if k.Credits != nil {
+			c := *k.Credits
+			probe.Credits = &c
 		}
-	case ErrCreditsExhausted:
-		if r := k.Credits.Refill; r != nil && cost <= r.Amount {
-			_, e.RetryAfter = k.CreditsLeft(now)
+		var next int64
+		switch probe.Charge(cost, t) {
+		case nil:
+			return until(now, t) // at least a second, also when another instance spent in between
+		case ErrRateLimited:
+			if cost > probe.RateLimit.Limit {
+				return 0
+			}
+			next = windowEnd(probe.Usage.WindowStart, probe.RateLimit.WindowSeconds)
+		default:
+			r := probe.Credits.Refill
+			if r == nil || cost > r.Amount {
+				return 0
+			}
+			next = probe.Usage.RefilledAt + r.IntervalSeconds
 		}
+		t = max(t+1, next)
 	}
-	return e
+	return until(now, t)
 }
 
 func checkRateLimit(probs *problems, r *RateLimit) *RateLimit {

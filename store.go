@@ -46,6 +46,10 @@ type SpendRequest struct {
 type RefundRequest struct {
 	ID   uuid.UUID
 	Cost int64
+	// Version is the record's Version as Spend returned it. A record with
+	// another version was changed by an Update since, which may have set
+	// the counters: nothing goes back into those.
+	Version int64
 	// WindowStart and RefilledAt are the record's Usage as Spend returned
 	// it: the window and the refill interval the cost was spent in. Cost
 	// goes back only into those, never into a later window or interval.
@@ -149,11 +153,12 @@ type Store interface {
 	// a cached record, so it must cost about one Get: one round trip.
 	Spend(ctx context.Context, s SpendRequest) (Record, bool, error)
 
-	// Refund gives back r.Cost to the record's counters: to
-	// Usage.WindowUsed (not below 0) when the stored Usage.WindowStart is
-	// still r.WindowStart, and to Credits.Remaining when the stored
-	// Usage.RefilledAt is still r.RefilledAt. A missing record is not an
-	// error. See Key.Refund.
+	// Refund gives back r.Cost to the record's counters, if its Version
+	// is still r.Version: to Usage.WindowUsed (not below 0) when the
+	// stored Usage.WindowStart is still r.WindowStart, and to
+	// Credits.Remaining (up to MaxQuota) when the stored Usage.RefilledAt
+	// is still r.RefilledAt. A missing record, or one of another version,
+	// is left alone and is not an error. See Key.Refund.
 	Refund(ctx context.Context, r RefundRequest) error
 
 	// Delete removes the user's record with the id. It returns ErrNotFound

@@ -598,8 +598,11 @@ func decodeObject[T any](probs *[]string, name string, raw json.RawMessage, dst 
 	return true
 }
 
-// hasMembers reports whether members names every JSON member of v's type,
-// and, for credits, of its refill.
+// hasMembers reports whether members are exactly the JSON members of v's
+// type, spelled exactly (encoding/json would also take "LIMIT" for
+// "limit", the last of several winning, so that what is stored could
+// differ from what a reader of the body sees), and likewise for credits'
+// refill.
 func hasMembers(v any, members map[string]json.RawMessage) bool {
 	var need []string
 	switch v := v.(type) {
@@ -615,6 +618,9 @@ func hasMembers(v any, members map[string]json.RawMessage) bool {
 		}
 	case *apikeys.Refill:
 		need = []string{"amount", "interval_seconds"}
+	}
+	if len(members) != len(need) {
+		return false
 	}
 	for _, n := range need {
 		if _, ok := members[n]; !ok {

@@ -175,7 +175,7 @@ func (s *Store) Refund(ctx context.Context, q apikeys.RefundRequest) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rec, ok := s.byID[q.ID]
-	if !ok {
+	if !ok || rec.Version != q.Version {
 		return nil
 	}
 	next := clone(rec)

@@ -275,7 +275,7 @@ func testSpendMatchesCharge(t *testing.T, s apikeys.Store) {
 				t.Fatalf("%s, %s, step %d: Spend(cost %d at t0%+d): %s", fmtRateLimit(rec.RateLimit), fmtCredits(rec.Credits), i, cost, now-t0, d)
 			}
 			if ok && rng.IntN(4) == 0 {
-				r := apikeys.RefundRequest{ID: rec.ID, Cost: cost, WindowStart: got.Usage.WindowStart, RefilledAt: got.Usage.RefilledAt}
+				r := apikeys.RefundRequest{ID: rec.ID, Cost: cost, Version: got.Version, WindowStart: got.Usage.WindowStart, RefilledAt: got.Usage.RefilledAt}
 				if err := s.Refund(ctx(t), r); err != nil {
 					t.Fatalf("Refund: %v", err)
 				}
@@ -306,7 +306,7 @@ func testRefund(t *testing.T, s apikeys.Store) {
 	got, _ := spend(t, s, rec, 3, t0+5)
 	refund := func(cost, window, refilled int64) {
 		t.Helper()
-		err := s.Refund(ctx(t), apikeys.RefundRequest{ID: rec.ID, Cost: cost, WindowStart: window, RefilledAt: refilled})
+		err := s.Refund(ctx(t), apikeys.RefundRequest{ID: rec.ID, Cost: cost, Version: 1, WindowStart: window, RefilledAt: refilled})
 		if err != nil {
 			t.Fatalf("Refund: %v", err)
 		}
@@ -324,8 +324,21 @@ func testRefund(t *testing.T, s apikeys.Store) {
 		t.Fatalf("after a Refund into past counters: %d used, %s; want 4 used, 6 left", after.Usage.WindowUsed, fmtCredits(after.Credits))
 	}
 
+	// An Update in between (which may have set the counters) voids it.
+	got, _ = spend(t, s, rec, 2, t0+5)
+	up := after
+	up.Name, up.Version = "renamed", 2
+	if err := s.Update(ctx(t), up); err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+	refund(2, got.Usage.WindowStart, got.Usage.RefilledAt)
+	after = mustGet(t, s, rec.ID)
+	if after.Usage.WindowUsed != 6 || after.Credits.Remaining != 4 {
+		t.Fatalf("after a Refund of version 1 into version 2: %d used, %s; want 6 used, 4 left", after.Usage.WindowUsed, fmtCredits(after.Credits))
+	}
+
 	missing := limited(t, nil, nil)
-	if err := s.Refund(ctx(t), apikeys.RefundRequest{ID: missing.ID, Cost: 1}); err != nil {
+	if err := s.Refund(ctx(t), apikeys.RefundRequest{ID: missing.ID, Cost: 1, Version: 1}); err != nil {
 		t.Fatalf("Refund(missing) = %v, want nil", err)
 	}
 }
@@ -483,5 +496,31 @@ func testManagersExact(t *testing.T, a, b apikeys.Store) {
 		if got := ok.Load(); got != limit {
 			t.Errorf("%s: %d Managers × %d goroutines authorized %d of %d requests, want exactly %d", tt.name, managers, workers, got, managers*workers*each, limit)
 		}
+	}
+}
+
+// testWindowChange: an Update that changes a rate limit's window keeps
+// the count until the window has lasted the new length: a longer window
+// must not start afresh at its first aligned start.
+func testWindowChange(t *testing.T, s apikeys.Store) {
+	rec := limited(t, &apikeys.RateLimit{Limit: 2, WindowSeconds: 60}, nil)
+	mustCreate(t, s, rec)
+	spend(t, s, rec, 2, t0+70) // the window [t0+60, t0+120)
+	up := rec
+	up.RateLimit = &apikeys.RateLimit{Limit: 2, WindowSeconds: 90}
+	up.Version = 2
+	if err := s.Update(ctx(t), up); err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+	// t0 is a multiple of 90: t0+90 starts an aligned 90-second window,
+	// only 30 seconds after the counted one started. The count lasts
+	// until t0+60+90; the next aligned window starts at t0+180.
+	for _, now := range []int64{t0 + 95, t0 + 179} {
+		if _, ok := spend(t, s, rec, 1, now); ok {
+			t.Fatalf("spent at t0%+d after the window grew from 60 to 90 seconds: the count was reset", now-t0)
+		}
+	}
+	if got, ok := spend(t, s, rec, 1, t0+180); !ok || got.Usage.WindowStart != t0+180 || got.Usage.WindowUsed != 1 {
+		t.Fatalf("at t0+180: spent %v, usage %+v; want a new window at t0+180", ok, got.Usage)
 	}
 }

@@ -115,6 +115,7 @@ func RunConfig(t *testing.T, newStore func(t *testing.T) apikeys.Store, cfg Conf
 		{"SpendMatchesCharge", testSpendMatchesCharge},
 		{"Refund", testRefund},
 		{"UpdateKeepsCounters", testUpdateKeepsCounters},
+		{"WindowChangeKeepsCount", testWindowChange},
 		{"ConcurrentSpends", testConcurrentSpends},
 	}
 	for _, tt := range tests {
@@ -899,7 +900,7 @@ func testDoneContext(t *testing.T, s apikeys.Store, c context.Context) {
 			return err
 		}},
 		{"Refund", func() error {
-			return s.Refund(c, apikeys.RefundRequest{ID: rec.ID, Cost: 1, WindowStart: rec.Usage.WindowStart, RefilledAt: rec.Usage.RefilledAt})
+			return s.Refund(c, apikeys.RefundRequest{ID: rec.ID, Cost: 1, Version: rec.Version, WindowStart: rec.Usage.WindowStart, RefilledAt: rec.Usage.RefilledAt})
 		}},
 	}
 	for _, op := range ops {
