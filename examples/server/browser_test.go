@@ -272,3 +272,111 @@ func TestBrowserPageCSP(t *testing.T) {
 	assert.Equal(t, "rgb(244, 244, 244)", rep.PreBackground, "pre background #f4f4f4, from the stylesheet")
 	assert.Equal(t, rep.Origin, rep.Base, "the page's script ran and filled in the API base")
 }
+
+// page429Probe is a page on the demo's own origin that loads the demo page
+// in a frame, and for each key fills it in and clicks the button twice,
+// reporting what the page showed after each click.
+const page429Probe = `<!doctype html><meta charset="utf-8">
+<iframe id="demo" src="/" width="1000" height="800"></iframe>
+<script>
+const keys = %s;
+document.getElementById('demo').onload = async () => {
+  const d = document.getElementById('demo').contentDocument, out = d.getElementById('out');
+  // The page sets the output once per answer: the first change is it.
+  const click = () => new Promise(resolve => {
+    const obs = new MutationObserver(() => { obs.disconnect(); resolve(out.textContent); });
+    obs.observe(out, {childList: true, characterData: true, subtree: true});
+    d.getElementById('go').click();
+  });
+  const shown = [];
+  for (const key of keys) {
+    d.getElementById('key').value = key;
+    d.getElementById('assistant').value = 'asst-1';
+    shown.push(await click());
+    shown.push(await click());
+  }
+  await fetch('/report', {method: 'POST', body: JSON.stringify(shown)});
+};
+</script>`
+
+// TestBrowserPageShows429 runs the demo page itself, under its strict
+// Content-Security-Policy, in headless Chromium, with keys whose limits
+// allow one call, and checks what it shows a person about the 429: the
+// message, when to retry (from Retry-After) and the RateLimit headers.
+func TestBrowserPageShows429(t *testing.T) {
+	t.Parallel()
+	browser := findBrowser(t)
+
+	m, err := apikeys.New(memstore.New(), &apikeys.Config{Now: func() time.Time { return limitNow }})
+	require.NoError(t, err)
+	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.NoError(t, err)
+	reports := make(chan []string, 1)
+	var keys atomic.Pointer[[]byte]
+	mux := http.NewServeMux()
+	mux.Handle("/", h)
+	mux.HandleFunc("GET /probe", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, page429Probe, *keys.Load())
+	})
+	mux.HandleFunc("POST /report", func(_ http.ResponseWriter, r *http.Request) {
+		var shown []string
+		if err := json.NewDecoder(r.Body).Decode(&shown); err != nil {
+			t.Errorf("bad report: %v", err)
+		}
+		select {
+		case reports <- shown:
+		default:
+		}
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+
+	var values []string
+	for _, p := range []apikeys.CreateParams{
+		{RateLimit: &apikeys.RateLimit{Limit: 1, WindowSeconds: 3600}},
+		{Credits: &apikeys.Credits{Remaining: 1}},
+	} {
+		p.Type, p.Name, p.UserID = apikeys.Public, "page", "demo"
+		p.AllowedOrigins, p.AllowedAssistants = []string{srv.URL}, []string{"asst-1"}
+		nk, err := m.Create(t.Context(), p)
+		require.NoError(t, err)
+		values = append(values, nk.Value)
+	}
+	js, err := json.Marshal(values)
+	require.NoError(t, err)
+	keys.Store(&js)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	var stderr syncBuffer
+	openInBrowser(t, ctx, browser, srv.URL+"/probe", &stderr)
+	var shown []string
+	select {
+	case shown = <-reports:
+	case <-ctx.Done():
+		t.Fatalf("the browser did not report before the deadline; chromium said:\n%s", stderr.String())
+	}
+	for i, s := range shown {
+		t.Logf("click %d showed:\n%s", i+1, s)
+	}
+	require.Len(t, shown, 4)
+	for _, tt := range []struct {
+		shown         string
+		want, wantNot []string
+	}{
+		{shown[0], []string{"201 {", `RateLimit: "rate_limit";r=0;t=3585`, `RateLimit-Policy: "rate_limit";q=1;w=3600`}, []string{"retry in", "Too many requests"}},
+		{shown[1], []string{"429 {", "Too many requests: rate limit exceeded for this key; retry after 3585s (rate_limit)", "retry in 3585 s",
+			`RateLimit: "rate_limit";r=0;t=3585`, `RateLimit-Policy: "rate_limit";q=1;w=3600`}, nil},
+		{shown[2], []string{"201 {"}, []string{"RateLimit", "retry in"}},
+		{shown[3], []string{"429 {", "Too many requests: the key's credits are exhausted (credits)", "No Retry-After: waiting will not help"},
+			[]string{"retry in", "RateLimit"}},
+	} {
+		for _, s := range tt.want {
+			assert.Contains(t, tt.shown, s)
+		}
+		for _, s := range tt.wantNot {
+			assert.NotContains(t, tt.shown, s)
+		}
+	}
+}
