@@ -105,6 +105,34 @@ func mysqlURL(dsn string) string {
 	return "mysql://" + m[1] + "@" + m[2] + "/" + m[3]
 }
 
+// sharedStore is a store several demo server processes can share.
+type sharedStore struct {
+	name string // redis, postgres or mysql (MariaDB)
+	spec string // the -store flag; "" when its APIKEYS_TEST_* variable is unset
+}
+
+// sharedStores are the stores the multi-process tests run on, from the
+// APIKEYS_TEST_* settings that ../shared/services.sh prints.
+func sharedStores() []sharedStore {
+	return []sharedStore{
+		{"redis", os.Getenv("APIKEYS_TEST_REDIS_URL")},
+		{"postgres", os.Getenv("APIKEYS_TEST_POSTGRES_DSN")},
+		{"mysql", mysqlURL(os.Getenv("APIKEYS_TEST_MYSQL_DSN"))},
+	}
+}
+
+// buildServer builds the demo server binary and returns its path.
+func buildServer(tb testing.TB) string {
+	tb.Helper()
+	bin := filepath.Join(tb.TempDir(), "server")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		tb.Fatalf("go build ./examples/server: %v", err)
+	}
+	return bin
+}
+
 // TestInstancesShareRevocation starts three demo servers with -cache on one
 // store, deletes a key through one, and shows the other two refuse it at
 // once: through the store's change notifications, since their caches would
@@ -112,16 +140,9 @@ func mysqlURL(dsn string) string {
 // asked at most refuseWithin times, 20 ms apart, well inside the TTL.
 func TestInstancesShareRevocation(t *testing.T) {
 	t.Parallel()
-	stores := map[string]string{
-		"redis":    os.Getenv("APIKEYS_TEST_REDIS_URL"),
-		"postgres": os.Getenv("APIKEYS_TEST_POSTGRES_DSN"),
-		"mysql":    mysqlURL(os.Getenv("APIKEYS_TEST_MYSQL_DSN")),
-	}
-	bin := filepath.Join(t.TempDir(), "server")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Stderr = os.Stderr
-	require.NoError(t, build.Run(), "go build ./examples/server")
-	for name, spec := range stores {
+	bin := buildServer(t)
+	for _, st := range sharedStores() {
+		name, spec := st.name, st.spec
 		t.Run(name, func(t *testing.T) {
 			if spec == "" {
 				t.Skipf("set the APIKEYS_TEST_* variable for %s", name)
@@ -217,18 +238,8 @@ func dropNamespace(t testing.TB, name, spec, ns string) {
 // instances poll a change log). B is asked in a tight loop, so a trial
 // includes one HTTP round trip of noise.
 func BenchmarkInstancesRevocation(b *testing.B) {
-	stores := []struct{ name, spec string }{
-		{"redis", os.Getenv("APIKEYS_TEST_REDIS_URL")},
-		{"postgres", os.Getenv("APIKEYS_TEST_POSTGRES_DSN")},
-		{"mysql", mysqlURL(os.Getenv("APIKEYS_TEST_MYSQL_DSN"))},
-	}
-	bin := filepath.Join(b.TempDir(), "server")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		b.Fatal(err)
-	}
-	for _, st := range stores {
+	bin := buildServer(b)
+	for _, st := range sharedStores() {
 		b.Run(st.name, func(b *testing.B) {
 			if st.spec == "" {
 				b.Skipf("set the APIKEYS_TEST_* variable for %s", st.name)
