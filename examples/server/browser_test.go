@@ -272,3 +272,249 @@ func TestBrowserPageCSP(t *testing.T) {
 	assert.Equal(t, "rgb(244, 244, 244)", rep.PreBackground, "pre background #f4f4f4, from the stylesheet")
 	assert.Equal(t, rep.Origin, rep.Base, "the page's script ran and filled in the API base")
 }
+
+// reportingOrigin serves html() at / and passes what the page POSTs to
+// /report to reports: a page on an origin of its own.
+func reportingOrigin[T any](t *testing.T, html func() string, reports chan<- T) *httptest.Server {
+	t.Helper()
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/":
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			_, _ = io.WriteString(w, html())
+		case "/report":
+			var rep T
+			if err := json.NewDecoder(r.Body).Decode(&rep); err != nil {
+				t.Errorf("bad report: %v", err)
+			}
+			reports <- rep
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// limitPage calls the API with a key until it answers 429, at most 5 times,
+// and reports what the page's script could read of each answer: the
+// status, the body and the headers a widget needs to back off (and Vary,
+// which the API does not expose, as a control).
+const limitPage = `<!doctype html><meta charset="utf-8"><script>
+(async () => {
+  const api = %q, key = %q;
+  const results = [];
+  for (let i = 0; i < 5; i++) {
+    try {
+      const res = await fetch(api + '/call/web', {
+        method: 'POST',
+        headers: {'Authorization': 'Bearer ' + key, 'Content-Type': 'application/json'},
+        body: JSON.stringify({assistant_id: 'asst-1'}),
+      });
+      const h = (name) => res.headers.get(name);
+      results.push({status: res.status, body: await res.text(), retryAfter: h('Retry-After'),
+        rateLimit: h('RateLimit'), rateLimitPolicy: h('RateLimit-Policy'), vary: h('Vary')});
+      if (res.status === 429) break;
+    } catch (e) {
+      results.push({blocked: String(e)});
+    }
+  }
+  await fetch('/report', {method: 'POST', body: JSON.stringify({origin: location.origin, results})});
+})();
+</script>`
+
+type limitResult struct {
+	Status          int     `json:"status"`
+	Body            string  `json:"body"`
+	RetryAfter      *string `json:"retryAfter"` // nil: the script read null
+	RateLimit       *string `json:"rateLimit"`
+	RateLimitPolicy *string `json:"rateLimitPolicy"`
+	Vary            *string `json:"vary"`
+	Blocked         string  `json:"blocked"`
+}
+
+type limitReport struct {
+	Origin  string        `json:"origin"`
+	Results []limitResult `json:"results"`
+}
+
+// TestBrowserRateLimit: in headless Chromium, a page on an origin a
+// limited public key allows calls the demo API (another origin) until it
+// answers 429, and its script reads the status, Retry-After, RateLimit and
+// RateLimit-Policy: the API's Access-Control-Expose-Headers work in a real
+// browser. A page on an origin the key does not allow reads nothing at
+// all, not even a status.
+func TestBrowserRateLimit(t *testing.T) {
+	t.Parallel()
+	browser := findBrowser(t)
+
+	m, err := apikeys.New(memstore.New(), &apikeys.Config{Now: func() time.Time { return limitNow }})
+	require.NoError(t, err)
+	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.NoError(t, err)
+	api := httptest.NewServer(h)
+	t.Cleanup(api.Close)
+
+	reports := make(chan limitReport, 2)
+	var key atomic.Pointer[string] // set once the allowed page's origin is known
+	html := func() string { return fmt.Sprintf(limitPage, api.URL, *key.Load()) }
+	allowed, refused := reportingOrigin(t, html, reports), reportingOrigin(t, html, reports)
+	refusedURL := strings.Replace(refused.URL, "127.0.0.1", "localhost", 1)
+
+	nk, err := m.Create(t.Context(), apikeys.CreateParams{
+		Type: apikeys.Public, Name: "widget", UserID: "demo",
+		AllowedOrigins: []string{allowed.URL}, AllowedAssistants: []string{"asst-1"},
+		RateLimit: &apikeys.RateLimit{Limit: 2, WindowSeconds: 3600},
+	})
+	require.NoError(t, err)
+	key.Store(&nk.Value)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	var stderr syncBuffer
+	for _, page := range []string{allowed.URL + "/", refusedURL + "/"} {
+		openInBrowser(t, ctx, browser, page, &stderr)
+	}
+	got := map[string]limitReport{}
+	for len(got) < 2 {
+		select {
+		case rep := <-reports:
+			got[rep.Origin] = rep
+		case <-ctx.Done():
+			t.Fatalf("the browser reported %d of 2 pages before the deadline; chromium said:\n%s", len(got), stderr.String())
+		}
+	}
+
+	str := func(s string) *string { return &s }
+	const policy = `"rate_limit";q=2;w=3600`
+	want := []limitResult{
+		{Status: 201, RateLimit: str(`"rate_limit";r=1;t=3585`), RateLimitPolicy: str(policy)},
+		{Status: 201, RateLimit: str(`"rate_limit";r=0;t=3585`), RateLimitPolicy: str(policy)},
+		{Status: 429, RetryAfter: str("3585"), RateLimit: str(`"rate_limit";r=0;t=3585`), RateLimitPolicy: str(policy)},
+	}
+	ok := got[allowed.URL]
+	require.Len(t, ok.Results, len(want), "report from %s: %+v (all: %+v)", allowed.URL, ok, got)
+	for i, r := range ok.Results {
+		assert.Empty(t, r.Blocked, "call %d", i+1)
+		body := r.Body
+		r.Body = ""
+		assert.Equal(t, want[i], r, "call %d, what the page's script read (body %s)", i+1, body)
+	}
+	assert.Contains(t, ok.Results[2].Body, `"restriction":"rate_limit"`)
+	assert.Contains(t, ok.Results[2].Body, "rate limit exceeded")
+
+	bad := got[refusedURL]
+	require.Len(t, bad.Results, 5, "report from %s: %+v", refusedURL, bad)
+	for i, r := range bad.Results {
+		assert.NotEmpty(t, r.Blocked, "call %d from a refused origin was readable: %+v", i+1, r)
+		assert.Equal(t, limitResult{Blocked: r.Blocked}, r, "call %d from a refused origin: nothing read", i+1)
+	}
+}
+
+// page429Probe is a page on the demo's own origin that loads the demo page
+// in a frame, and for each key fills it in and clicks the button twice,
+// reporting what the page showed after each click.
+const page429Probe = `<!doctype html><meta charset="utf-8">
+<iframe id="demo" src="/" width="1000" height="800"></iframe>
+<script>
+const keys = %s;
+document.getElementById('demo').onload = async () => {
+  const d = document.getElementById('demo').contentDocument, out = d.getElementById('out');
+  // The page sets the output once per answer: the first change is it.
+  const click = () => new Promise(resolve => {
+    const obs = new MutationObserver(() => { obs.disconnect(); resolve(out.textContent); });
+    obs.observe(out, {childList: true, characterData: true, subtree: true});
+    d.getElementById('go').click();
+  });
+  const shown = [];
+  for (const key of keys) {
+    d.getElementById('key').value = key;
+    d.getElementById('assistant').value = 'asst-1';
+    shown.push(await click());
+    shown.push(await click());
+  }
+  await fetch('/report', {method: 'POST', body: JSON.stringify(shown)});
+};
+</script>`
+
+// TestBrowserPageShows429 runs the demo page itself, under its strict
+// Content-Security-Policy, in headless Chromium, with keys whose limits
+// allow one call, and checks what it shows a person about the 429: the
+// message, when to retry (from Retry-After) and the RateLimit headers.
+func TestBrowserPageShows429(t *testing.T) {
+	t.Parallel()
+	browser := findBrowser(t)
+
+	m, err := apikeys.New(memstore.New(), &apikeys.Config{Now: func() time.Time { return limitNow }})
+	require.NoError(t, err)
+	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.NoError(t, err)
+	reports := make(chan []string, 1)
+	var keys atomic.Pointer[[]byte]
+	mux := http.NewServeMux()
+	mux.Handle("/", h)
+	mux.HandleFunc("GET /probe", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, page429Probe, *keys.Load())
+	})
+	mux.HandleFunc("POST /report", func(_ http.ResponseWriter, r *http.Request) {
+		var shown []string
+		if err := json.NewDecoder(r.Body).Decode(&shown); err != nil {
+			t.Errorf("bad report: %v", err)
+		}
+		select {
+		case reports <- shown:
+		default:
+		}
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+
+	var values []string
+	for _, p := range []apikeys.CreateParams{
+		{RateLimit: &apikeys.RateLimit{Limit: 1, WindowSeconds: 3600}},
+		{Credits: &apikeys.Credits{Remaining: 1}},
+	} {
+		p.Type, p.Name, p.UserID = apikeys.Public, "page", "demo"
+		p.AllowedOrigins, p.AllowedAssistants = []string{srv.URL}, []string{"asst-1"}
+		nk, err := m.Create(t.Context(), p)
+		require.NoError(t, err)
+		values = append(values, nk.Value)
+	}
+	js, err := json.Marshal(values)
+	require.NoError(t, err)
+	keys.Store(&js)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	var stderr syncBuffer
+	openInBrowser(t, ctx, browser, srv.URL+"/probe", &stderr)
+	var shown []string
+	select {
+	case shown = <-reports:
+	case <-ctx.Done():
+		t.Fatalf("the browser did not report before the deadline; chromium said:\n%s", stderr.String())
+	}
+	for i, s := range shown {
+		t.Logf("click %d showed:\n%s", i+1, s)
+	}
+	require.Len(t, shown, 4)
+	for _, tt := range []struct {
+		shown         string
+		want, wantNot []string
+	}{
+		{shown[0], []string{"201 {", `RateLimit: "rate_limit";r=0;t=3585`, `RateLimit-Policy: "rate_limit";q=1;w=3600`}, []string{"retry in", "Too many requests"}},
+		{shown[1], []string{"429 {", "Too many requests: rate limit exceeded for this key; retry after 3585s (rate_limit)", "retry in 3585 s",
+			`RateLimit: "rate_limit";r=0;t=3585`, `RateLimit-Policy: "rate_limit";q=1;w=3600`}, nil},
+		{shown[2], []string{"201 {"}, []string{"RateLimit", "retry in"}},
+		{shown[3], []string{"429 {", "Too many requests: the key's credits are exhausted (credits)", "No Retry-After: waiting will not help"},
+			[]string{"retry in", "RateLimit"}},
+	} {
+		for _, s := range tt.want {
+			assert.Contains(t, tt.shown, s)
+		}
+		for _, s := range tt.wantNot {
+			assert.NotContains(t, tt.shown, s)
+		}
+	}
+}

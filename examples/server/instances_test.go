@@ -2,22 +2,33 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/keyward/apikeys"
+	"github.com/keyward/apikeys/memstore"
 )
 
 // instance is one demo server process.
@@ -105,6 +116,34 @@ func mysqlURL(dsn string) string {
 	return "mysql://" + m[1] + "@" + m[2] + "/" + m[3]
 }
 
+// sharedStore is a store several demo server processes can share.
+type sharedStore struct {
+	name string // redis, postgres or mysql (MariaDB)
+	spec string // the -store flag; "" when its APIKEYS_TEST_* variable is unset
+}
+
+// sharedStores are the stores the multi-process tests run on, from the
+// APIKEYS_TEST_* settings that ../shared/services.sh prints.
+func sharedStores() []sharedStore {
+	return []sharedStore{
+		{"redis", os.Getenv("APIKEYS_TEST_REDIS_URL")},
+		{"postgres", os.Getenv("APIKEYS_TEST_POSTGRES_DSN")},
+		{"mysql", mysqlURL(os.Getenv("APIKEYS_TEST_MYSQL_DSN"))},
+	}
+}
+
+// buildServer builds the demo server binary and returns its path.
+func buildServer(tb testing.TB) string {
+	tb.Helper()
+	bin := filepath.Join(tb.TempDir(), "server")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		tb.Fatalf("go build ./examples/server: %v", err)
+	}
+	return bin
+}
+
 // TestInstancesShareRevocation starts three demo servers with -cache on one
 // store, deletes a key through one, and shows the other two refuse it at
 // once: through the store's change notifications, since their caches would
@@ -112,16 +151,9 @@ func mysqlURL(dsn string) string {
 // asked at most refuseWithin times, 20 ms apart, well inside the TTL.
 func TestInstancesShareRevocation(t *testing.T) {
 	t.Parallel()
-	stores := map[string]string{
-		"redis":    os.Getenv("APIKEYS_TEST_REDIS_URL"),
-		"postgres": os.Getenv("APIKEYS_TEST_POSTGRES_DSN"),
-		"mysql":    mysqlURL(os.Getenv("APIKEYS_TEST_MYSQL_DSN")),
-	}
-	bin := filepath.Join(t.TempDir(), "server")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Stderr = os.Stderr
-	require.NoError(t, build.Run(), "go build ./examples/server")
-	for name, spec := range stores {
+	bin := buildServer(t)
+	for _, st := range sharedStores() {
+		name, spec := st.name, st.spec
 		t.Run(name, func(t *testing.T) {
 			if spec == "" {
 				t.Skipf("set the APIKEYS_TEST_* variable for %s", name)
@@ -217,18 +249,8 @@ func dropNamespace(t testing.TB, name, spec, ns string) {
 // instances poll a change log). B is asked in a tight loop, so a trial
 // includes one HTTP round trip of noise.
 func BenchmarkInstancesRevocation(b *testing.B) {
-	stores := []struct{ name, spec string }{
-		{"redis", os.Getenv("APIKEYS_TEST_REDIS_URL")},
-		{"postgres", os.Getenv("APIKEYS_TEST_POSTGRES_DSN")},
-		{"mysql", mysqlURL(os.Getenv("APIKEYS_TEST_MYSQL_DSN"))},
-	}
-	bin := filepath.Join(b.TempDir(), "server")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		b.Fatal(err)
-	}
-	for _, st := range stores {
+	bin := buildServer(b)
+	for _, st := range sharedStores() {
 		b.Run(st.name, func(b *testing.B) {
 			if st.spec == "" {
 				b.Skipf("set the APIKEYS_TEST_* variable for %s", st.name)
@@ -281,6 +303,191 @@ func BenchmarkInstancesRevocation(b *testing.B) {
 			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 			b.ReportMetric(float64(len(lat)), "trials")
+		})
+	}
+}
+
+// webCall presents key to POST /call/web and returns the status and, for a
+// refusal, the restriction its body names. Safe from any goroutine.
+func webCall(ctx context.Context, base, key string) (status int, restriction string, err error) {
+	req, err := http.NewRequestWithContext(ctx, "POST", base+"/call/web", strings.NewReader(`{"assistant_id":"asst-1"}`))
+	if err != nil {
+		return 0, "", err
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer res.Body.Close()
+	var body struct {
+		Restriction string `json:"restriction"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
+		return res.StatusCode, "", fmt.Errorf("status %d, body: %w", res.StatusCode, err)
+	}
+	return res.StatusCode, body.Restriction, nil
+}
+
+// spendConcurrently makes workers goroutines each call POST /call/web
+// with key calls times, spreading the calls over insts (call j of worker
+// w goes to instance (w+j) mod len(insts)), and counts the answers as
+// "201" or "429 <restriction>" (anything else by its status). It gives up
+// on whatever is left when ctx ends, which the count then lacks.
+func spendConcurrently(t *testing.T, ctx context.Context, insts []instance, key string, workers, calls int) map[string]int {
+	t.Helper()
+	var (
+		mu     sync.Mutex
+		counts = map[string]int{}
+		errs   []error
+		wg     sync.WaitGroup
+	)
+	for w := range workers {
+		wg.Go(func() {
+			for j := range calls {
+				status, restriction, err := webCall(ctx, insts[(w+j)%len(insts)].base, key)
+				mu.Lock()
+				if err != nil {
+					errs = append(errs, err)
+				} else {
+					counts[strings.TrimSpace(strconv.Itoa(status)+" "+restriction)]++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		t.Errorf("%d of %d calls failed; the first: %v", len(errs), workers*calls, errs[0])
+	}
+	return counts
+}
+
+// inProcessInstances serves the demo's handler three times in this
+// process, on three Managers (two of them caching) that share one
+// memstore: the "memory" row of TestInstancesLimitsExact, which runs with
+// nothing installed.
+func inProcessInstances(t *testing.T, user string) []instance {
+	t.Helper()
+	store := memstore.New()
+	var insts []instance
+	for i, cache := range []bool{false, true, true} {
+		cfg := &apikeys.Config{}
+		if cache {
+			cfg.Cache = &apikeys.CacheConfig{}
+		}
+		m, err := apikeys.New(store, cfg)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = m.Close(context.Background()) })
+		h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		require.NoError(t, err)
+		srv := httptest.NewServer(h)
+		t.Cleanup(srv.Close)
+		inst := instance{base: srv.URL}
+		if i == 0 {
+			var out bytes.Buffer
+			require.NoError(t, bootstrapKeys(t.Context(), m, user, &out))
+			found := regexp.MustCompile(`: (ak_sk_\w+)`).FindStringSubmatch(out.String())
+			require.NotNil(t, found, out.String())
+			inst.key = found[1]
+		}
+		insts = append(insts, inst)
+	}
+	return insts
+}
+
+// TestInstancesLimitsExact is issue 13's exactness test through three demo
+// server processes on one shared store (the first without the cache, the
+// other two with it): a public key with rate_limit {100, 3600}, or with
+// credits {100, refill null}, created through the first, then 8 goroutines
+// making 25 calls each, spread over the three: exactly 100 calls get 201
+// and the other 100 get 429 naming the limit. The credits then read 0
+// through another instance. It runs on each store the APIKEYS_TEST_*
+// variables name, and in-process on memory.
+//
+// Windows are aligned to the epoch, so should the calls straddle the turn
+// of an hour the rate limit rightly admits up to 100 more; the test then
+// checks the bounds instead, and says so.
+func TestInstancesLimitsExact(t *testing.T) {
+	t.Parallel()
+	const limit, workers, calls = 100, 8, 25 // 200 calls: twice the limit
+	stores := append([]sharedStore{{"memory", "in process"}}, sharedStores()...)
+	var bin string
+	for _, st := range stores[1:] {
+		if st.spec != "" {
+			bin = buildServer(t)
+			break
+		}
+	}
+	for _, st := range stores {
+		t.Run(st.name, func(t *testing.T) {
+			if st.spec == "" {
+				t.Skipf("set the APIKEYS_TEST_* variable for %s", st.name)
+			}
+			t.Parallel()
+			user := "ml-" + strings.ToLower(rand.Text()[:8])
+			var insts []instance
+			if st.name == "memory" {
+				insts = inProcessInstances(t, user)
+			} else {
+				ns := "ml_" + strings.ToLower(rand.Text()[:10])
+				if st.name == "redis" {
+					ns += ":"
+				}
+				t.Cleanup(func() { dropNamespace(t, st.name, st.spec, ns) })
+				insts = []instance{
+					startInstance(t, bin, "-store", st.spec, "-namespace", ns, "-bootstrap", user),
+					startInstance(t, bin, "-store", st.spec, "-namespace", ns, "-cache", "-bootstrap", ""),
+					startInstance(t, bin, "-store", st.spec, "-namespace", ns, "-cache", "-bootstrap", ""),
+				}
+			}
+			admin := insts[0].key
+			require.NotEmpty(t, admin, "the first instance bootstraps the user's key")
+			for _, tt := range []struct {
+				name, limits string
+				window       int64 // of the rate limit; 0 for credits
+			}{
+				{"rate_limit", `"rate_limit":{"limit":100,"window_seconds":3600}`, 3600},
+				{"credits", `"credits":{"remaining":100,"refill":null}`, 0},
+			} {
+				t.Run(tt.name, func(t *testing.T) {
+					t.Parallel()
+					key, id := createKey(t, insts[0].base, admin, `"key_type":"public","allowed_assistants":["asst-1"],`+tt.limits)
+					ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+					defer cancel()
+					first := time.Now().Unix()
+					counts := spendConcurrently(t, ctx, insts, key, workers, calls)
+					last := time.Now().Unix()
+					refused := "429 " + tt.name
+					if tt.window > 0 && first/tt.window != last/tt.window {
+						t.Logf("the calls straddled a window boundary: checking bounds, not exactness: %v", counts)
+						assert.GreaterOrEqual(t, counts["201"], limit)
+						assert.LessOrEqual(t, counts["201"], 2*limit)
+						assert.Equal(t, workers*calls, counts["201"]+counts[refused], "only 201 and %s: %v", refused, counts)
+						return
+					}
+					assert.Equal(t, map[string]int{"201": limit, refused: workers*calls - limit}, counts)
+
+					if tt.window == 0 {
+						req, err := http.NewRequestWithContext(t.Context(), "GET", insts[1].base+"/api_keys/"+id, nil)
+						require.NoError(t, err)
+						req.Header.Set("Authorization", "Bearer "+admin)
+						res, err := http.DefaultClient.Do(req)
+						require.NoError(t, err)
+						defer res.Body.Close()
+						var body struct {
+							Data struct {
+								Credits *apikeys.Credits `json:"credits"`
+							} `json:"data"`
+						}
+						require.NoError(t, json.NewDecoder(res.Body).Decode(&body))
+						require.Equal(t, http.StatusOK, res.StatusCode)
+						require.NotNil(t, body.Data.Credits)
+						assert.Zero(t, body.Data.Credits.Remaining, "credits left after the calls, read through another instance")
+					}
+				})
+			}
 		})
 	}
 }

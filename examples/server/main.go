@@ -27,8 +27,11 @@
 //	POST/GET /api_keys, GET/PUT/DELETE /api_keys/{id}, POST /api_keys/{id}/rotate
 //	    manage keys (private key required)
 //	POST /call/web  {"assistant_id":"..."} or {"assistant":{...}} (transient)
-//	    start a web call (public or private key); 201 {"call_id":"...","assistant_id":"..."}
-//	GET /  a page that calls /call/web from the browser with a public key
+//	    start a web call (public or private key); 201 {"call_id":"...","assistant_id":"..."};
+//	    429 when the key's rate_limit or credits are spent, with Retry-After
+//	    and RateLimit headers (see package middleware)
+//	GET /  a page that calls /call/web from the browser with a public key,
+//	    and shows a 429's message, when to retry and the RateLimit headers
 //	    (its stylesheet and script are /demo.css and /demo.js: its
 //	    Content-Security-Policy allows no inline code)
 package main
@@ -302,6 +305,9 @@ const pageHTML = `<!doctype html>
 <label>Assistant id <input id="assistant" value="asst-demo"></label>
 <p><button id="go">POST /call/web</button></p>
 <pre id="out">(result)</pre>
+<p>To see a limit at work, give the key <code>"rate_limit":{"limit":3,"window_seconds":60}</code> or
+<code>"credits":{"remaining":3,"refill":null}</code> and call more than three times: the API answers
+429, and says when to retry (Retry-After) and what is left (RateLimit, RateLimit-Policy).</p>
 <script src="/demo.js"></script>
 </body></html>
 `
@@ -316,6 +322,32 @@ document.getElementById('base').value = origin;
 document.getElementById('curl').textContent =
   "curl -s " + origin + "/api_keys -H 'Authorization: Bearer <bootstrap private key>' \\\n" +
   "  -d '{\"api_key\":{\"name\":\"web\",\"key_type\":\"public\",\"allowed_origins\":[\"" + origin + "\"],\"allowed_assistants\":[\"asst-demo\"]}}'";
+// retryIn reads Retry-After (seconds, or an HTTP date) as whole seconds
+// from now; null when it is absent or unreadable.
+const retryIn = (value) => {
+  if (value === null) return null;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim());
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? null : Math.max(0, Math.ceil((at - Date.now()) / 1000));
+};
+// describe says what an answer means: its status and body, and for a key
+// with limits what the rate-limit headers tell (a page on another origin
+// can read them too: the API lists them in Access-Control-Expose-Headers).
+const describe = (res, text) => {
+  const notes = [];
+  if (res.status === 429) {
+    let body = {};
+    try { body = JSON.parse(text); } catch (e) { /* not JSON: the raw text is shown */ }
+    notes.push('Too many requests: ' + (body.error || 'refused') + (body.restriction ? ' (' + body.restriction + ')' : ''));
+    const wait = retryIn(res.headers.get('Retry-After'));
+    notes.push(wait === null ? 'No Retry-After: waiting will not help; raise the key\'s limits with PUT /api_keys/{id}.' : 'retry in ' + wait + ' s');
+  }
+  for (const name of ['RateLimit', 'RateLimit-Policy']) {
+    const value = res.headers.get(name);
+    if (value !== null) notes.push(name + ': ' + value);
+  }
+  return res.status + ' ' + text.trim() + (notes.length ? '\n\n' + notes.join('\n') : '');
+};
 document.getElementById('go').onclick = async () => {
   const out = document.getElementById('out');
   try {
@@ -324,7 +356,7 @@ document.getElementById('go').onclick = async () => {
       headers: {'Authorization': 'Bearer ' + document.getElementById('key').value.trim(), 'Content-Type': 'application/json'},
       body: JSON.stringify({assistant_id: document.getElementById('assistant').value}),
     });
-    out.textContent = res.status + ' ' + await res.text();
+    out.textContent = describe(res, await res.text());
   } catch (e) {
     out.textContent = 'blocked: ' + e;
   }

@@ -3,13 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -22,6 +27,7 @@ import (
 
 	"github.com/keyward/apikeys"
 	"github.com/keyward/apikeys/internal/faultproxy"
+	"github.com/keyward/apikeys/memstore"
 )
 
 // syncBuffer is a bytes.Buffer safe to write from the server goroutine
@@ -289,4 +295,178 @@ func TestRedactor(t *testing.T) {
 	plain := errors.New("no secret here")
 	assert.Same(t, plain, r.err(plain))
 	assert.NoError(t, r.err(nil))
+}
+
+// limitNow is the clock of the limit tests: 15 s into an hour, so that a
+// 3600 s window has 3585 s left.
+var limitNow = time.Date(2026, 6, 1, 12, 0, 15, 0, time.UTC)
+
+// fixedClockDemo serves the demo's handler, as run mounts it, on a Manager
+// whose clock stands still at limitNow, and returns its URL and the
+// bootstrap private key bootstrapKeys made for user "demo".
+func fixedClockDemo(t *testing.T) (base, bootstrap string) {
+	t.Helper()
+	m, err := apikeys.New(memstore.New(), &apikeys.Config{Now: func() time.Time { return limitNow }})
+	require.NoError(t, err)
+	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.NoError(t, err)
+	var out bytes.Buffer
+	require.NoError(t, bootstrapKeys(t.Context(), m, "demo", &out))
+	found := regexp.MustCompile(`bootstrap private key for demo: (ak_sk_\w+)`).FindStringSubmatch(out.String())
+	require.NotNil(t, found, out.String())
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL, found[1]
+}
+
+// createKey creates a key through the demo's REST API with the private key
+// admin, from the JSON members in fields, and returns its value and id.
+func createKey(t testing.TB, base, admin, fields string) (value, id string) {
+	t.Helper()
+	res, body := post(t, base+"/api_keys", admin, "", `{"api_key":{"name":"limited",`+fields+`}}`)
+	require.Equal(t, http.StatusCreated, res.StatusCode, body)
+	data := body["data"].(map[string]any)
+	return data["key_value"].(string), data["id"].(string)
+}
+
+// TestWebCallLimits: POST /call/web with a public key that has a rate limit
+// or credits answers 201 until they are spent, then 429 exactly as the
+// middleware renders it: the restriction in the body, Retry-After when
+// waiting helps, the RateLimit headers, and CORS headers that let a page
+// on an origin the key allows read all of it. A page on another origin
+// gets a 403 it cannot read, and spends nothing.
+func TestWebCallLimits(t *testing.T) {
+	t.Parallel()
+	const allowed, other = "https://shop.example", "https://evil.example"
+	base, admin := fixedClockDemo(t)
+	for _, tt := range []struct {
+		name, limits string
+		policy       string    // RateLimit-Policy of each answer; "" for none
+		rateLimit    [3]string // RateLimit of the three answers
+		retryAfter   string    // of the 429
+		restriction  string    // of the 429
+		message      string    // in the 429's "error"
+	}{
+		{
+			name: "rate limit", limits: `"rate_limit":{"limit":2,"window_seconds":3600}`,
+			policy:     `"rate_limit";q=2;w=3600`,
+			rateLimit:  [3]string{`"rate_limit";r=1;t=3585`, `"rate_limit";r=0;t=3585`, `"rate_limit";r=0;t=3585`},
+			retryAfter: "3585", restriction: "rate_limit", message: "rate limit exceeded",
+		},
+		{
+			// No refill: no policy to advertise, and waiting cannot help.
+			name: "credits, never refilled", limits: `"credits":{"remaining":2,"refill":null}`,
+			restriction: "credits", message: "credits are exhausted",
+		},
+		{
+			name: "credits, refilled every 10 minutes", limits: `"credits":{"remaining":2,"refill":{"amount":2,"interval_seconds":600}}`,
+			policy:     `"credits";q=2;w=600`,
+			rateLimit:  [3]string{`"credits";r=1;t=600`, `"credits";r=0;t=600`, `"credits";r=0;t=600`},
+			retryAfter: "600", restriction: "credits", message: "credits are exhausted",
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			key, _ := createKey(t, base, admin,
+				`"key_type":"public","allowed_origins":["`+allowed+`"],"allowed_assistants":["asst-1"],`+tt.limits)
+
+			// First from an origin the key does not allow: unreadable, and
+			// nothing spent (the two calls below still pass).
+			res, body := post(t, base+"/call/web", key, other, `{"assistant_id":"asst-1"}`)
+			require.Equal(t, http.StatusForbidden, res.StatusCode, body)
+			assert.Equal(t, "allowed_origins", body["restriction"])
+			for _, h := range []string{"Access-Control-Allow-Origin", "Access-Control-Expose-Headers", "RateLimit", "RateLimit-Policy", "Retry-After"} {
+				assert.Empty(t, res.Header.Get(h), "%s on the answer to an origin the key does not allow", h)
+			}
+
+			for i, want := range []int{http.StatusCreated, http.StatusCreated, http.StatusTooManyRequests} {
+				res, body := post(t, base+"/call/web", key, allowed, `{"assistant_id":"asst-1"}`)
+				require.Equal(t, want, res.StatusCode, "call %d: %v", i+1, body)
+				h := res.Header
+				assert.Equal(t, allowed, h.Get("Access-Control-Allow-Origin"), "call %d", i+1)
+				assert.Equal(t, "RateLimit, RateLimit-Policy, Retry-After", h.Get("Access-Control-Expose-Headers"), "call %d", i+1)
+				assert.Contains(t, h.Values("Vary"), "Origin", "call %d", i+1)
+				assert.Equal(t, tt.policy, h.Get("RateLimit-Policy"), "call %d", i+1)
+				assert.Equal(t, tt.rateLimit[i], h.Get("RateLimit"), "call %d", i+1)
+				if want == http.StatusCreated {
+					assert.Empty(t, h.Get("Retry-After"), "call %d", i+1)
+					assert.Equal(t, "asst-1", body["assistant_id"], "call %d", i+1)
+					continue
+				}
+				assert.Equal(t, tt.retryAfter, h.Get("Retry-After"))
+				assert.Equal(t, tt.restriction, body["restriction"])
+				assert.Contains(t, body["error"], tt.message)
+				assert.Equal(t, float64(http.StatusTooManyRequests), body["status"].(map[string]any)["code"])
+				assert.Contains(t, h.Get("Content-Type"), "application/json")
+			}
+		})
+	}
+}
+
+// runDemo runs the demo with args, as main does, until the test ends, and
+// returns its URL and what it printed.
+func runDemo(t *testing.T, args ...string) (base string, stdout *syncBuffer) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	var out, errOut syncBuffer
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), &out, &errOut, ready) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v\n%s", err, errOut.String())
+		}
+	})
+	select {
+	case addr := <-ready:
+		return "http://" + addr, &out
+	case err := <-done:
+		done <- err // for the cleanup
+		t.Fatalf("run returned early: %v\n%s", err, errOut.String())
+	}
+	return "", nil
+}
+
+// TestRunLimits: the 429 of a spent key, its headers and its body, come
+// out of the demo as run serves it, on each store that runs without a
+// server; with a password in -store, whose redaction of the log and of
+// errors must leave the answers alone.
+func TestRunLimits(t *testing.T) {
+	t.Parallel()
+	const pw, allowed = "Sup3r-S3cret", "https://shop.example"
+	mr := miniredis.RunT(t)
+	mr.RequireAuth(pw)
+	for _, tc := range []struct{ name, spec string }{
+		{"memory", "memory"},
+		{"redis with a password", "redis://:" + pw + "@" + mr.Addr() + "/0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			user := "limits-" + strings.ToLower(rand.Text()[:8])
+			base, out := runDemo(t, "-store", tc.spec, "-bootstrap", user)
+			found := regexp.MustCompile(`bootstrap private key for [\w-]+: (ak_sk_\w+)`).FindStringSubmatch(out.String())
+			require.NotNil(t, found, out.String())
+			// Refills count from when the credits are set, not from the
+			// epoch: the refill is an hour after creation, whatever the
+			// clock says now.
+			key, _ := createKey(t, base, found[1], `"key_type":"public","allowed_origins":["`+allowed+`"],"allowed_assistants":["asst-1"],`+
+				`"credits":{"remaining":1,"refill":{"amount":1,"interval_seconds":3600}}`)
+
+			res, body := post(t, base+"/call/web", key, allowed, `{"assistant_id":"asst-1"}`)
+			require.Equal(t, http.StatusCreated, res.StatusCode, body)
+			res, body = post(t, base+"/call/web", key, allowed, `{"assistant_id":"asst-1"}`)
+			require.Equal(t, http.StatusTooManyRequests, res.StatusCode, body)
+			assert.Equal(t, "credits", body["restriction"])
+			assert.Contains(t, body["error"], "credits are exhausted")
+			h := res.Header
+			assert.Equal(t, allowed, h.Get("Access-Control-Allow-Origin"))
+			assert.Equal(t, "RateLimit, RateLimit-Policy, Retry-After", h.Get("Access-Control-Expose-Headers"))
+			assert.Equal(t, `"credits";q=1;w=3600`, h.Get("RateLimit-Policy"))
+			wait, err := strconv.Atoi(h.Get("Retry-After"))
+			require.NoError(t, err, "Retry-After %q", h.Get("Retry-After"))
+			assert.True(t, wait >= 1 && wait <= 3600, "Retry-After %d: the refill is at most an hour away", wait)
+			assert.Equal(t, `"credits";r=0;t=`+strconv.Itoa(wait), h.Get("RateLimit"), "RateLimit's t is Retry-After")
+		})
+	}
 }
