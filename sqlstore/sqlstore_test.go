@@ -98,9 +98,9 @@ func TestMigrate(t *testing.T) {
 						assert.NoError(t, err)
 					}
 				}
-				// Four migrations exist, so four version rows, whoever ran
+				// Every migration is recorded once, whoever ran
 				// them.
-				assert.Equal(t, 4, versionRows(t, db.DB, stores[0]))
+				assert.Equal(t, int(stores[0].LatestVersion()), versionRows(t, db.DB, stores[0]))
 				// Every pool sees a working table.
 				for _, s := range stores {
 					rec := testRecord(t, "migrate-user")
@@ -503,7 +503,7 @@ func TestStoredSchema(t *testing.T) {
 			n++
 			row := map[string]any{}
 			require.NoError(t, rows.MapScan(row))
-			require.Len(t, row, 19)
+			require.Len(t, row, 27)
 			digest, ok := row["digest"].([]byte)
 			require.True(t, ok, "digest is %T", row["digest"])
 			require.Len(t, digest, 32)
