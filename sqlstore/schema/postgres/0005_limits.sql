@@ -18,12 +18,14 @@
 ALTER TABLE {{.Table}}
     ADD COLUMN IF NOT EXISTS rate_limit              BIGINT CHECK (rate_limit >= 1),
     ADD COLUMN IF NOT EXISTS rate_window_seconds     BIGINT CHECK (
-        (rate_limit IS NULL AND rate_window_seconds IS NULL) OR (rate_limit IS NOT NULL AND rate_window_seconds >= 1)),
+        (rate_limit IS NULL AND rate_window_seconds IS NULL)
+        OR (rate_limit IS NOT NULL AND rate_window_seconds IS NOT NULL AND rate_window_seconds >= 1)),
     ADD COLUMN IF NOT EXISTS credits_remaining       BIGINT CHECK (credits_remaining >= 0),
     ADD COLUMN IF NOT EXISTS refill_amount           BIGINT CHECK (refill_amount >= 1),
     ADD COLUMN IF NOT EXISTS refill_interval_seconds BIGINT CHECK (
         (refill_amount IS NULL AND refill_interval_seconds IS NULL)
-        OR (refill_amount IS NOT NULL AND refill_interval_seconds >= 1 AND credits_remaining IS NOT NULL)),
+        OR (refill_amount IS NOT NULL AND refill_interval_seconds IS NOT NULL AND refill_interval_seconds >= 1
+            AND credits_remaining IS NOT NULL)),
     ADD COLUMN IF NOT EXISTS window_start            BIGINT NOT NULL DEFAULT 0,
     ADD COLUMN IF NOT EXISTS window_used             BIGINT NOT NULL DEFAULT 0 CHECK (window_used >= 0),
     ADD COLUMN IF NOT EXISTS refilled_at             BIGINT NOT NULL DEFAULT 0;

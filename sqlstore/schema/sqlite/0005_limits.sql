@@ -12,12 +12,14 @@
 -- MaxQuotaSeconds) are checked by the Manager and when a row is read.
 ALTER TABLE {{.Table}} ADD COLUMN rate_limit INTEGER CHECK (rate_limit >= 1);
 ALTER TABLE {{.Table}} ADD COLUMN rate_window_seconds INTEGER CHECK (
-    (rate_limit IS NULL AND rate_window_seconds IS NULL) OR (rate_limit IS NOT NULL AND rate_window_seconds >= 1));
+    (rate_limit IS NULL AND rate_window_seconds IS NULL)
+    OR (rate_limit IS NOT NULL AND rate_window_seconds IS NOT NULL AND rate_window_seconds >= 1));
 ALTER TABLE {{.Table}} ADD COLUMN credits_remaining INTEGER CHECK (credits_remaining >= 0);
 ALTER TABLE {{.Table}} ADD COLUMN refill_amount INTEGER CHECK (refill_amount >= 1);
 ALTER TABLE {{.Table}} ADD COLUMN refill_interval_seconds INTEGER CHECK (
     (refill_amount IS NULL AND refill_interval_seconds IS NULL)
-    OR (refill_amount IS NOT NULL AND refill_interval_seconds >= 1 AND credits_remaining IS NOT NULL));
+    OR (refill_amount IS NOT NULL AND refill_interval_seconds IS NOT NULL AND refill_interval_seconds >= 1
+        AND credits_remaining IS NOT NULL));
 ALTER TABLE {{.Table}} ADD COLUMN window_start INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE {{.Table}} ADD COLUMN window_used INTEGER NOT NULL DEFAULT 0 CHECK (window_used >= 0);
 ALTER TABLE {{.Table}} ADD COLUMN refilled_at INTEGER NOT NULL DEFAULT 0;
