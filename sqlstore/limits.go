@@ -75,10 +75,23 @@ const (
 // maxQuotaSQL is apikeys.MaxQuota as an SQL literal.
 var maxQuotaSQL = strconv.FormatInt(apikeys.MaxQuota, 10)
 
+// pgAsyncCommit, the last condition of a PostgreSQL UPDATE's WHERE, makes
+// the statement's transaction commit asynchronously when it writes (see
+// Config.SyncSpends): set_config(..., true) sets synchronous_commit for
+// the current transaction, which for one statement outside a transaction
+// block is the statement's own, and the commit reads it before the
+// setting is reset. A row the UPDATE writes has passed every condition,
+// this one included; a statement that writes nothing flushes nothing
+// anyway.
+const pgAsyncCommit = " AND set_config('synchronous_commit', 'off', true) IS NOT NULL"
+
 // chargeSQL returns the dialect's statement that spends (see Spend), with
-// its named parameters.
-func chargeSQL(d Dialect, t string) (string, []string) {
+// its named parameters; async: commit asynchronously on PostgreSQL.
+func chargeSQL(d Dialect, t string, async bool) (string, []string) {
 	where := "id = :id AND digest = :digest AND " + sqlLimited + " AND " + sqlAllowed
+	if d == Postgres && async {
+		where += pgAsyncCommit
+	}
 	switch d {
 	case Postgres:
 		// The UPDATE writes only a limited record that Charge lets
@@ -106,15 +119,19 @@ func chargeSQL(d Dialect, t string) (string, []string) {
 }
 
 // refundSQL is Refund's statement: apikeys.Key.Refund as an UPDATE, which
-// writes only a record with something to give back.
-func refundSQL(t string) (string, []string) {
+// writes only a record with something to give back; async: commit
+// asynchronously on PostgreSQL.
+func refundSQL(d Dialect, t string, async bool) (string, []string) {
 	window := "(rate_limit IS NOT NULL AND window_start = :window_start)"
 	interval := "(credits_remaining IS NOT NULL AND refilled_at = :refilled_at)"
+	where := "WHERE id = :id AND (" + window + " OR " + interval + ")"
+	if d == Postgres && async {
+		where += pgAsyncCommit
+	}
 	return "UPDATE " + t + " SET " +
 			"window_used = CASE WHEN " + window + " THEN CASE WHEN window_used > :cost THEN window_used - :cost ELSE 0 END ELSE window_used END, " +
 			"credits_remaining = CASE WHEN " + interval + " THEN CASE WHEN credits_remaining > " + maxQuotaSQL + " - :cost THEN " + maxQuotaSQL +
-			" ELSE credits_remaining + :cost END ELSE credits_remaining END " +
-			"WHERE id = :id AND (" + window + " OR " + interval + ")",
+			" ELSE credits_remaining + :cost END ELSE credits_remaining END " + where,
 		[]string{"id", "cost", "window_start", "refilled_at"}
 }
 
@@ -194,7 +211,8 @@ const maxSpendAttempts = 8
 // UPDATE ... RETURNING in a WITH that writes a limited record Charge lets
 // spend, and a SELECT of the record when it did not (see chargeSQL). A
 // key without limits matches no row of the UPDATE, so it is read without
-// a row lock, at the cost of two primary-key lookups in one statement.
+// a row lock, at the cost of two primary-key lookups in one statement. A
+// spend commits asynchronously unless Config.SyncSpends.
 //
 // SQLite: a SELECT, and for a limited record with the digest that Charge
 // lets spend, an UPDATE ... RETURNING with Charge in its WHERE, so that a

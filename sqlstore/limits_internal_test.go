@@ -139,7 +139,7 @@ func TestBindNamed(t *testing.T) {
 	// Every statement names only its own parameters, and MySQL's take one
 	// argument per placeholder.
 	for _, d := range []Dialect{Postgres, MySQL, SQLite} {
-		for _, st := range [][2]any{stmtOf(chargeSQL(d, "t")), stmtOf(refundSQL("t"))} {
+		for _, st := range [][2]any{stmtOf(chargeSQL(d, "t", true)), stmtOf(refundSQL(d, "t", true))} {
 			text, order := bindNamed(d, st[0].(string), st[1].([]string))
 			assert.NotContains(t, text, ":", "%s", d)
 			if d == MySQL {

@@ -437,3 +437,33 @@ func TestPostgresSpendIsOneQuery(t *testing.T) {
 		assert.Equal(t, int64(1), counter.n.Load()-before, "%s: queries", tt.name)
 	}
 }
+
+// TestPostgresAsyncSpendStaysInItsTransaction: Spend and Refund commit
+// asynchronously by setting synchronous_commit for their own transaction
+// only. Were it set for the session, every later write on that pooled
+// connection (a Delete that revokes a key, say) would commit without
+// waiting for the disk too.
+func TestPostgresAsyncSpendStaysInItsTransaction(t *testing.T) {
+	t.Parallel()
+	db := sqlx.MustOpen("pgx", targets[1].dsn(t))
+	db.SetMaxOpenConns(1) // the store's statements and SHOW share one session
+	t.Cleanup(func() { db.Close() })
+	s := migratedStore(t, db)
+	var before string
+	require.NoError(t, db.GetContext(ctx(t), &before, "SHOW synchronous_commit"))
+	require.NotEqual(t, "off", before, "the server's default")
+	rec := limitedRecord(t, 10)
+	require.NoError(t, s.Create(ctx(t), rec))
+	for range 2 {
+		got, ok, err := s.Spend(ctx(t), apikeys.SpendRequest{ID: rec.ID, Digest: rec.Digest, Cost: 1, Now: rec.Usage.RefilledAt})
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.NoError(t, s.Refund(ctx(t), apikeys.RefundRequest{ID: rec.ID, Cost: 1, WindowStart: got.Usage.WindowStart, RefilledAt: got.Usage.RefilledAt}))
+	}
+	var after string
+	require.NoError(t, db.GetContext(ctx(t), &after, "SHOW synchronous_commit"))
+	require.Equal(t, before, after, "synchronous_commit of the session after Spend and Refund")
+	got, err := s.Get(ctx(t), rec.ID)
+	require.NoError(t, err)
+	require.Zero(t, got.Usage.WindowUsed, "spent twice, refunded twice")
+}

@@ -129,7 +129,9 @@
 // that instances spending from one key at once are exact. PostgreSQL: one
 // statement, one round trip, for every key (an UPDATE ... RETURNING in a
 // WITH, and a SELECT of the row when the UPDATE wrote nothing); a key
-// without limits takes no row lock. SQLite: a SELECT, then the UPDATE ...
+// without limits takes no row lock, and a spend commits asynchronously
+// unless Config.SyncSpends (its disk flush would otherwise cost more than
+// the rest of the request). SQLite: a SELECT, then the UPDATE ...
 // RETURNING for a limited key the read lets spend, so that a key without
 // limits never takes the write lock. MySQL: a SELECT, then the UPDATE for
 // a limited key the read lets spend, which also checks that the row is
@@ -270,6 +272,23 @@ type Config struct {
 	// answering is noticed within twice this. Connecting gets twice this.
 	// Default 5s.
 	LivenessTimeout time.Duration
+
+	// SyncSpends makes Spend and Refund on PostgreSQL wait, like every
+	// other write, until their commit is flushed to disk (or replicated,
+	// as the server's synchronous_commit says). By default they commit
+	// asynchronously (synchronous_commit = off for their own transaction
+	// only, set in the statement), which takes the disk flush off every
+	// request of a limited key: on a crash of the PostgreSQL server (not
+	// of a client, and not a lost connection) the spends of about the
+	// last 3 x wal_writer_delay (600ms by default) before it can be
+	// lost, so a rate limit counts a little less and spent credits come
+	// back; the data stays consistent, and instances see each other's
+	// spends at once either way. Redis, with its default persistence,
+	// loses at least as much. MySQL and SQLite have no per-transaction
+	// setting: their spends are as durable as the server's
+	// innodb_flush_log_at_trx_commit or the connection's PRAGMA
+	// synchronous make every write.
+	SyncSpends bool
 }
 
 // Store is an apikeys.Store in an SQL table. It is safe for concurrent
@@ -358,8 +377,8 @@ func New(db *sqlx.DB, cfg *Config) (*Store, error) {
 		text, order := bindNamed(d.name, q, names)
 		return namedStmt{mk(text), order}
 	}
-	s.charge = mkNamed(chargeSQL(d.name, t))
-	s.refund = mkNamed(refundSQL(t))
+	s.charge = mkNamed(chargeSQL(d.name, t, !c.SyncSpends))
+	s.refund = mkNamed(refundSQL(d.name, t, !c.SyncSpends))
 	s.owner = mk("SELECT user_id FROM " + t + " WHERE id = ?")
 	s.del = mk("DELETE FROM " + t + " WHERE id = ? AND user_id = ?")
 	if d.touchFixed {
