@@ -142,6 +142,9 @@ func TestClose(t *testing.T) {
 		_, err = s.Get(ctx(t), rec.ID)
 		require.Error(t, err)
 		require.NotErrorIs(t, err, apikeys.ErrNotFound)
+		_, _, err = s.Spend(ctx(t), apikeys.SpendRequest{ID: rec.ID, Digest: rec.Digest, Cost: 1, Now: time.Now().Unix()})
+		require.Error(t, err)
+		require.NotErrorIs(t, err, apikeys.ErrNotFound)
 		require.NoError(t, db.PingContext(ctx(t)), "Close must not close the *sqlx.DB")
 	})
 }
@@ -323,6 +326,13 @@ func TestUnavailable(t *testing.T) {
 				}},
 				{"Update", func(c context.Context) error { up := rec; up.Version++; return s.Update(c, up) }},
 				{"Delete", func(c context.Context) error { return s.Delete(c, rec.UserID, rec.ID) }},
+				{"Spend", func(c context.Context) error {
+					_, _, err := s.Spend(c, apikeys.SpendRequest{ID: rec.ID, Digest: rec.Digest, Cost: 1, Now: time.Now().Unix()})
+					return err
+				}},
+				{"Refund", func(c context.Context) error {
+					return s.Refund(c, apikeys.RefundRequest{ID: rec.ID, Cost: 1})
+				}},
 				{"Authorize", func(c context.Context) error {
 					_, err := m.Authorize(c, nk.Value, apikeys.Request{})
 					var se *apikeys.StoreError
