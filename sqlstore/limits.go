@@ -215,8 +215,8 @@ const maxSpendAttempts = 8
 // spend commits asynchronously unless Config.SyncSpends.
 //
 // SQLite: a SELECT, and for a limited record with the digest that Charge
-// lets spend, an UPDATE ... RETURNING with Charge in its WHERE, so that a
-// key without limits never takes the write lock.
+// lets spend, an UPDATE ... RETURNING (SQLite 3.35 or later) with Charge in
+// its WHERE, so that a key without limits never takes the write lock.
 //
 // MySQL, MariaDB: no RETURNING. A SELECT (the whole cost for a key
 // without limits, and for a charge that the record read refuses), then an
@@ -329,7 +329,6 @@ func (s *Store) spendChecked(ctx context.Context, q apikeys.SpendRequest) (apike
 			return apikeys.Record{}, false, err
 		}
 		if n > 0 {
-			next.SetCredits = false
 			return next, true, nil
 		}
 	}

@@ -132,12 +132,13 @@
 // without limits takes no row lock, and a spend commits asynchronously
 // unless Config.SyncSpends (its disk flush would otherwise cost more than
 // the rest of the request). SQLite: a SELECT, then the UPDATE ...
-// RETURNING for a limited key the read lets spend, so that a key without
-// limits never takes the write lock. MySQL: a SELECT, then the UPDATE for
+// RETURNING (SQLite 3.35 or later) for a limited key the read lets spend,
+// so that a key without limits never takes the write lock. MySQL: a SELECT, then the UPDATE for
 // a limited key the read lets spend, which also checks that the row is
 // still the version read; the record returned is the one read, charged by
 // Key.Charge (see Store.Spend for what it does not show). A key without
-// limits costs one SELECT everywhere, as Get does. Refund is one UPDATE.
+// limits costs one round trip that writes nothing everywhere, as Get does
+// (on MySQL and SQLite the very SELECT of Get). Refund is one UPDATE.
 // Neither changes the version or last_used_at, nor publishes: counters
 // are not cached.
 //
