@@ -240,6 +240,9 @@ func requireSame(tb testing.TB, want, got apikeys.Record) {
 		require.Equal(tb, want.AllowedIPs, got.AllowedIPs, "AllowedIPs")
 	}
 	require.Equal(tb, want.Disabled, got.Disabled, "Disabled")
+	require.Equal(tb, want.RateLimit, got.RateLimit, "RateLimit")
+	require.Equal(tb, want.Credits, got.Credits, "Credits")
+	require.Equal(tb, want.Usage, got.Usage, "Usage")
 	for _, tt := range []struct {
 		name      string
 		want, got time.Time

@@ -25,7 +25,9 @@ import (
 // Version 2 adds the nullable successor_id column to a version-1 table,
 // keeping every row (their SuccessorID reads as zero). Version 4 adds
 // scopes, allowed_ips and disabled with defaults, keeping every row (each
-// reads as an enabled key with no scopes and no addresses). The
+// reads as an enabled key with no scopes and no addresses). Version 5
+// adds the rate-limit, credit and counter columns, nullable or with
+// defaults, keeping every row (each reads as a key without limits). The
 // statements of this package name the columns, so run Migrate before the
 // Stores of this version serve; Stores of the previous versions name
 // their columns too and keep working on the upgraded table.

@@ -23,8 +23,8 @@
 // adds successor_id, version 3 creates the change log "<table>_changes" on
 // MySQL and SQLite (see Invalidation; nothing on PostgreSQL, where the
 // version only keeps the numbers aligned), version 4 adds scopes,
-// allowed_ips and disabled. Users who run their own
-// migrations apply the files above the version they have; Schema's whole
+// allowed_ips and disabled, version 5 the rate limit, credits and their
+// counters. Users who run their own migrations apply the files above the version they have; Schema's whole
 // text can be run again on an existing table on PostgreSQL and MySQL (each
 // statement is conditional), not on SQLite, which has no ADD COLUMN IF NOT
 // EXISTS.
@@ -70,6 +70,24 @@
 //     (Scope entries are not checked against the scope grammar: an entry
 //     that is not a scope matches no request, which only narrows the
 //     key.)
+//   - The limits (schema version 5) are apikeys.Key.RateLimit, Credits
+//     and Usage, in BIGINT columns (INTEGER on SQLite): rate_limit and
+//     rate_window_seconds, both NULL for a key without a rate limit;
+//     credits_remaining, NULL for a key without credits; refill_amount and
+//     refill_interval_seconds, both NULL for credits without a refill; and
+//     the counters window_start, window_used and refilled_at (Unix
+//     seconds; NOT NULL DEFAULT 0). Migrate adds them to an older table
+//     and keeps the rows, which read as keys without limits, as they were;
+//     Stores of version 4 still running during an upgrade insert keys
+//     without limits and their Updates leave the limits as they are, but
+//     they authorize with Get, so they do not spend: roll the upgrade out
+//     before giving keys limits. CHECK constraints (PostgreSQL, SQLite;
+//     not MySQL, where adding one copies the table) refuse half a rate
+//     limit or refill, a refill without credits, and counts below their
+//     least. The columns fail closed as those of version 4 do: a value
+//     out of range (apikeys.MaxQuota, MaxQuotaSeconds), half a pair, a
+//     refill without credits, or a value that is not an integer makes the
+//     row an error, never a key without limits.
 //   - On MySQL user_id is VARBINARY(255) so that tenants compare byte for
 //     byte: a case-insensitive or space-padding collation would let one
 //     user's id match another's.
@@ -98,10 +116,31 @@
 // foreign record (apikeys.ErrNotFound) from a stale version
 // (apikeys.ErrConflict). It sets last_used_at to the later of the stored
 // and the written value (GREATEST, or its NULL-safe equivalent), so an
-// Update never undoes a last-used flush that came after its read. Delete
+// Update never undoes a last-used flush that came after its read; it
+// keeps the counters that Spend and Refund change (window_start and
+// window_used always, credits_remaining and refilled_at unless
+// apikeys.Record.SetCredits) in the same statement. Delete
 // is one DELETE. Create maps the driver's unique-violation error to
 // apikeys.ErrDuplicate. Every other failure is returned wrapped with %w
 // and is never apikeys.ErrNotFound.
+//
+// Spend applies apikeys.Key.Charge in SQL, in the WHERE and SET of one
+// UPDATE evaluated on the latest version of the row under its lock, so
+// that instances spending from one key at once are exact. PostgreSQL: one
+// statement, one round trip, for every key (an UPDATE ... RETURNING in a
+// WITH, and a SELECT of the row when the UPDATE wrote nothing); a key
+// without limits takes no row lock, and a spend commits asynchronously
+// unless Config.SyncSpends (its disk flush would otherwise cost more than
+// the rest of the request). SQLite: a SELECT, then the UPDATE ...
+// RETURNING (SQLite 3.35 or later) for a limited key the read lets spend,
+// so that a key without limits never takes the write lock. MySQL: a SELECT, then the UPDATE for
+// a limited key the read lets spend, which also checks that the row is
+// still the version read; the record returned is the one read, charged by
+// Key.Charge (see Store.Spend for what it does not show). A key without
+// limits costs one round trip that writes nothing everywhere, as Get does
+// (on MySQL and SQLite the very SELECT of Get). Refund is one UPDATE.
+// Neither changes the version or last_used_at, nor publishes: counters
+// are not cached.
 //
 // TouchLastUsed writes a batch of uses with one statement per 500 uses,
 // each its own short transaction, sorted by id, and never moves
@@ -194,6 +233,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -233,6 +273,23 @@ type Config struct {
 	// answering is noticed within twice this. Connecting gets twice this.
 	// Default 5s.
 	LivenessTimeout time.Duration
+
+	// SyncSpends makes Spend and Refund on PostgreSQL wait, like every
+	// other write, until their commit is flushed to disk (or replicated,
+	// as the server's synchronous_commit says). By default they commit
+	// asynchronously (synchronous_commit = off for their own transaction
+	// only, set in the statement), which takes the disk flush off every
+	// request of a limited key: on a crash of the PostgreSQL server (not
+	// of a client, and not a lost connection) the spends of about the
+	// last 3 x wal_writer_delay (600ms by default) before it can be
+	// lost, so a rate limit counts a little less and spent credits come
+	// back; the data stays consistent, and instances see each other's
+	// spends at once either way. Redis, with its default persistence,
+	// loses at least as much. MySQL and SQLite have no per-transaction
+	// setting: their spends are as durable as the server's
+	// innodb_flush_log_at_trx_commit or the connection's PRAGMA
+	// synchronous make every write.
+	SyncSpends bool
 }
 
 // Store is an apikeys.Store in an SQL table. It is safe for concurrent
@@ -245,6 +302,8 @@ type Store struct {
 	n     names
 
 	get, listFirst, listBefore, insert, update, owner, del *stmt
+	// charge and refund are Spend's and Refund's statements (limits.go).
+	charge, refund namedStmt
 	// touch is the prepared TouchLastUsed statement of a dialect whose
 	// statement text does not depend on the number of uses; nil for the
 	// others, whose statements are sent unprepared.
@@ -262,7 +321,7 @@ var _ apikeys.Store = (*Store)(nil)
 // columns is the order in which every statement reads and writes a record.
 const columns = "id, user_id, key_type, name, allowed_origins, allowed_assistants, transient_assistant, " +
 	"user_email, hint, digest, created_at, updated_at, expires_at, last_used_at, version, successor_id, " +
-	"scopes, allowed_ips, disabled"
+	"scopes, allowed_ips, disabled, " + limitColumns
 
 // New returns a Store on db. It does not touch the database: call Migrate
 // (or apply Schema yourself) before using the Store.
@@ -302,12 +361,25 @@ func New(db *sqlx.DB, cfg *Config) (*Store, error) {
 	s.get = mk("SELECT " + columns + " FROM " + t + " WHERE id = ?")
 	s.listFirst = mk("SELECT " + columns + " FROM " + t + " WHERE user_id = ? ORDER BY id DESC LIMIT ?")
 	s.listBefore = mk("SELECT " + columns + " FROM " + t + " WHERE user_id = ? AND id < ? ORDER BY id DESC LIMIT ?")
-	s.insert = mk("INSERT INTO " + t + " (" + columns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+	s.insert = mk("INSERT INTO " + t + " (" + columns + ") VALUES (?" + strings.Repeat(", ?", strings.Count(columns, ",")) + ")")
+	// The counters are Update's exception (see apikeys.Store.Update):
+	// window_start and window_used are never written, credits_remaining
+	// and refilled_at only with SetCredits (credits_remaining also when
+	// the record had no credits, or has none now).
 	s.update = mk("UPDATE " + t + " SET key_type = ?, name = ?, allowed_origins = ?, allowed_assistants = ?, " +
 		"transient_assistant = ?, user_email = ?, hint = ?, digest = ?, created_at = ?, updated_at = ?, " +
 		"expires_at = ?, last_used_at = " + d.laterLastUsed + ", version = ?, successor_id = ?, " +
-		"scopes = ?, allowed_ips = ?, disabled = ? " +
+		"scopes = ?, allowed_ips = ?, disabled = ?, " +
+		"rate_limit = ?, rate_window_seconds = ?, refill_amount = ?, refill_interval_seconds = ?, " +
+		"credits_remaining = CASE WHEN ? AND credits_remaining IS NOT NULL THEN credits_remaining ELSE ? END, " +
+		"refilled_at = CASE WHEN ? THEN refilled_at ELSE ? END " +
 		"WHERE id = ? AND user_id = ? AND version = ?")
+	mkNamed := func(q string, names []string) namedStmt {
+		text, order := bindNamed(d.name, q, names)
+		return namedStmt{mk(text), order}
+	}
+	s.charge = mkNamed(chargeSQL(d.name, t, !c.SyncSpends))
+	s.refund = mkNamed(refundSQL(d.name, t, !c.SyncSpends))
 	s.owner = mk("SELECT user_id FROM " + t + " WHERE id = ?")
 	s.del = mk("DELETE FROM " + t + " WHERE id = ? AND user_id = ?")
 	if d.touchFixed {
@@ -437,13 +509,16 @@ func (s *Store) nullTime(t time.Time) any {
 
 // Create implements apikeys.Store.
 func (s *Store) Create(ctx context.Context, rec apikeys.Record) error {
+	rateLimit, rateWindow, remaining, refillAmount, refillInterval := limitArgs(&rec.Key)
 	_, err := s.insert.exec(ctx,
 		rec.ID, rec.UserID, string(rec.Type), rec.Name,
 		listString(rec.AllowedOrigins), listString(rec.AllowedAssistants), rec.TransientAssistant,
 		rec.UserEmail, rec.Hint, rec.Digest[:],
 		s.d.timeArg(rec.CreatedAt), s.d.timeArg(rec.UpdatedAt), s.nullTime(rec.ExpiresAt), s.nullTime(rec.LastUsedAt),
 		rec.Version, nullUUID(rec.SuccessorID),
-		listString(rec.Scopes), prefixListString(rec.AllowedIPs), rec.Disabled)
+		listString(rec.Scopes), prefixListString(rec.AllowedIPs), rec.Disabled,
+		rateLimit, rateWindow, remaining, refillAmount, refillInterval,
+		rec.Usage.WindowStart, rec.Usage.WindowUsed, rec.Usage.RefilledAt)
 	if err != nil {
 		if s.d.duplicate(err) {
 			return apikeys.ErrDuplicate
@@ -501,10 +576,10 @@ func (s *Store) List(ctx context.Context, userID string, q apikeys.ListQuery) ([
 }
 
 // Update implements apikeys.Store. last_used_at becomes the later of the
-// stored and the written value, in the UPDATE itself (see
-// apikeys.Store.Update).
+// stored and the written value, and the counters are kept unless
+// rec.SetCredits, in the UPDATE itself (see apikeys.Store.Update).
 func (s *Store) Update(ctx context.Context, rec apikeys.Record) error {
-	var args [24]any
+	var args [32]any
 	a := append(args[:0],
 		string(rec.Type), rec.Name,
 		listString(rec.AllowedOrigins), listString(rec.AllowedAssistants), rec.TransientAssistant,
@@ -515,7 +590,11 @@ func (s *Store) Update(ctx context.Context, rec apikeys.Record) error {
 		a = append(a, lastUsed)
 	}
 	a = append(a, rec.Version, nullUUID(rec.SuccessorID),
-		listString(rec.Scopes), prefixListString(rec.AllowedIPs), rec.Disabled,
+		listString(rec.Scopes), prefixListString(rec.AllowedIPs), rec.Disabled)
+	rateLimit, rateWindow, remaining, refillAmount, refillInterval := limitArgs(&rec.Key)
+	keepRemaining := !rec.SetCredits && rec.Credits != nil
+	a = append(a, rateLimit, rateWindow, refillAmount, refillInterval,
+		keepRemaining, remaining, !rec.SetCredits, rec.Usage.RefilledAt,
 		rec.ID, rec.UserID, rec.Version-1)
 	res, err := s.update.exec(ctx, a...)
 	if err != nil {
@@ -615,8 +694,12 @@ func latestUses(uses []apikeys.Use) []apikeys.Use {
 // reused through Store.bufs so that reading a row allocates only what the
 // record itself holds.
 type scanBuf struct {
-	rec  apikeys.Record
-	dest []any
+	rec    apikeys.Record
+	limits rawLimits
+	spent  bool
+	dest   []any // the columns
+	// destSpent is dest and spent, for Spend's statement on PostgreSQL.
+	destSpent []any
 }
 
 func (s *Store) newScanBuf() *scanBuf {
@@ -630,15 +713,37 @@ func (s *Store) newScanBuf() *scanBuf {
 		s.timeDest(&r.ExpiresAt), s.timeDest(&r.LastUsedAt),
 		&r.Version, nullUUIDScanner{&r.SuccessorID},
 		scopesScanner{&r.Scopes}, prefixListScanner{&r.AllowedIPs}, boolScanner{"disabled", &r.Disabled},
+		b.limits.rateLimit.scanner("rate_limit"), b.limits.rateWindow.scanner("rate_window_seconds"),
+		b.limits.remaining.scanner("credits_remaining"),
+		b.limits.refillAmount.scanner("refill_amount"), b.limits.refillInterval.scanner("refill_interval_seconds"),
+		intScanner{"window_start", &r.Usage.WindowStart, nil}, intScanner{"window_used", &r.Usage.WindowUsed, nil},
+		intScanner{"refilled_at", &r.Usage.RefilledAt, nil},
 	}
+	b.destSpent = append(b.dest[:len(b.dest):len(b.dest)], boolScanner{"spent", &b.spent})
 	return b
 }
 
 // scan reads one row in the order of columns into rec.
 func (s *Store) scan(row interface{ Scan(...any) error }, rec *apikeys.Record) error {
+	return s.scanSpent(row, rec, nil)
+}
+
+// scanSpent reads one row in the order of columns into rec, followed, if
+// spent is not nil, by a boolean into spent.
+func (s *Store) scanSpent(row interface{ Scan(...any) error }, rec *apikeys.Record, spent *bool) error {
 	b := s.bufs.Get().(*scanBuf)
-	b.rec = apikeys.Record{}
-	err := row.Scan(b.dest...)
+	b.rec, b.limits = apikeys.Record{}, rawLimits{}
+	dest := b.dest
+	if spent != nil {
+		dest = b.destSpent
+	}
+	err := row.Scan(dest...)
+	if err == nil {
+		err = decodeLimits(&b.limits, &b.rec.Key)
+	}
+	if spent != nil {
+		*spent = b.spent
+	}
 	*rec = b.rec // the lists are fresh on every scan: nothing is shared
 	b.rec = apikeys.Record{}
 	s.bufs.Put(b)

@@ -44,7 +44,18 @@ func v3Insert(t *testing.T, db testDB, table string, rec apikeys.Record) {
 	oldInsert(t, db, table, rec, v3Columns)
 }
 
-// oldInsert writes rec through columns, v1Columns or v3Columns.
+// v4Columns are the columns of schema version 4.
+var v4Columns = append(slices.Clone(v3Columns), restrictionColumns...)
+
+// v4Insert writes rec into a version-4 table as version 4 of the store
+// did, through its columns.
+func v4Insert(t *testing.T, db testDB, table string, rec apikeys.Record) {
+	t.Helper()
+	oldInsert(t, db, table, rec, v4Columns)
+}
+
+// oldInsert writes rec through columns, v1Columns, v3Columns or
+// v4Columns.
 func oldInsert(t *testing.T, db testDB, table string, rec apikeys.Record, columns []string) {
 	t.Helper()
 	timeArg := func(tm time.Time) any {
@@ -78,6 +89,13 @@ func oldInsert(t *testing.T, db testDB, table string, rec apikeys.Record, column
 			successor = rec.SuccessorID
 		}
 		args = append(args, successor)
+	}
+	if len(columns) > len(v3Columns) {
+		ips := make([]string, len(rec.AllowedIPs))
+		for i, p := range rec.AllowedIPs {
+			ips[i] = p.String()
+		}
+		args = append(args, list(rec.Scopes), list(ips), rec.Disabled)
 	}
 	require.Len(t, args, len(columns))
 	marks := make([]string, len(columns))
@@ -221,7 +239,7 @@ func TestUpgradeFromVersion1(t *testing.T) {
 		require.True(t, errors.As(err, &se), "Authorize before the upgrade = %v, want a *apikeys.StoreError", err)
 
 		require.NoError(t, s.Migrate(ctx(t)))
-		require.Equal(t, 4, versionRows(t, db.DB, s))
+		require.Equal(t, int(s.LatestVersion()), versionRows(t, db.DB, s))
 		requireColumns(t, db, s.Table(), true, append([]string{"successor_id"}, restrictionColumns...)...)
 		require.Len(t, v1Read(keys[0].rec.ID), len(v1Columns))
 		v1Insert(t, db, s.Table(), keys[len(keys)-1].rec)
@@ -268,7 +286,7 @@ func TestUpgradeFromVersion1(t *testing.T) {
 		requireSame(t, up, got)
 
 		require.NoError(t, s.Migrate(ctx(t)), "Migrate after the upgrade")
-		require.Equal(t, 4, versionRows(t, db.DB, s))
+		require.Equal(t, int(s.LatestVersion()), versionRows(t, db.DB, s))
 	})
 }
 
@@ -310,6 +328,11 @@ func TestUpgradeRerun(t *testing.T) {
 			}
 			requireColumns(t, db, s.Table(), false, "disabled")
 		}, 3},
+		{"version 5 not recorded", func(t *testing.T, db testDB, s *sqlstore.Store) {
+			require.NoError(t, s.Migrate(ctx(t)))
+			_, err := db.ExecContext(ctx(t), "DELETE FROM "+quote(db.dialect, s.Table()+"_schema_versions")+" WHERE version = 5")
+			require.NoError(t, err)
+		}, 4},
 	}
 	forEach(t, func(t *testing.T, db testDB) {
 		if db.dialect == sqlstore.SQLite {
@@ -326,8 +349,8 @@ func TestUpgradeRerun(t *testing.T) {
 				require.Equal(t, tt.rows, versionRows(t, db.DB, s))
 
 				require.NoError(t, s.Migrate(ctx(t)))
-				require.Equal(t, 4, versionRows(t, db.DB, s))
-				requireColumns(t, db, s.Table(), true, append([]string{"successor_id"}, restrictionColumns...)...)
+				require.Equal(t, int(s.LatestVersion()), versionRows(t, db.DB, s))
+				requireColumns(t, db, s.Table(), true, append(append([]string{"successor_id"}, restrictionColumns...), limitColumns...)...)
 				got, err := s.Get(ctx(t), old.ID)
 				require.NoError(t, err)
 				requireSame(t, old, got)
@@ -336,6 +359,8 @@ func TestUpgradeRerun(t *testing.T) {
 				rec.Scopes = []string{"calls:read"}
 				rec.AllowedIPs = []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")}
 				rec.Disabled = true
+				rec.RateLimit = &apikeys.RateLimit{Limit: 10, WindowSeconds: 60}
+				rec.Credits = &apikeys.Credits{Remaining: 5}
 				require.NoError(t, s.Create(ctx(t), rec))
 				got, err = s.Get(ctx(t), rec.ID)
 				require.NoError(t, err)
@@ -379,7 +404,7 @@ func TestUpgradeFromVersion3(t *testing.T) {
 		require.NotErrorIs(t, err, apikeys.ErrNotFound)
 
 		require.NoError(t, s.Migrate(ctx(t)))
-		require.Equal(t, 4, versionRows(t, db.DB, s))
+		require.Equal(t, int(s.LatestVersion()), versionRows(t, db.DB, s))
 		requireColumns(t, db, s.Table(), true, restrictionColumns...)
 		// An instance of version 3 inserts a key after the upgrade, and
 		// reads with its prepared statement.
