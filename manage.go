@@ -91,7 +91,9 @@ func (m *Manager) checkCreate(p CreateParams, now time.Time) (Record, problems) 
 	rec.Disabled = p.Disabled
 	rec.RateLimit = checkRateLimit(&probs, p.RateLimit)
 	rec.Credits = checkCredits(&probs, p.Credits)
-	rec.Usage.RefilledAt = now.Unix()
+	if rec.Credits != nil {
+		rec.Usage.RefilledAt = now.Unix()
+	}
 	rec.UserID = checkUserID(&probs, p.UserID)
 	rec.UserEmail = checkEmail(&probs, p.UserEmail)
 	rec.ExpiresAt = checkExpiry(&probs, p.ExpiresAt, now)

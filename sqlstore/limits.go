@@ -36,8 +36,9 @@ const limitColumns = "rate_limit, rate_window_seconds, credits_remaining, refill
 // Go: PostgreSQL's, MySQL's and SQLite's % all truncate toward zero, as
 // Go's does, and no division is needed (see chargeSQL).
 const (
-	// rolled: step 1 starts a new window. A window never moves back.
-	sqlRolled = "(rate_window_seconds IS NOT NULL AND :now - :now % rate_window_seconds > window_start)"
+	// rolled: step 1 starts a new window, once the counted one has lasted
+	// the window's length. A window never moves back.
+	sqlRolled = "(rate_window_seconds IS NOT NULL AND :now - :now % rate_window_seconds >= window_start + rate_window_seconds)"
 	// sqlUsed: what the window has used before this charge.
 	sqlUsed = "(CASE WHEN " + sqlRolled + " THEN 0 ELSE window_used END)"
 	// refilled: step 2 refills. Charge's n = (now - refilled_at) /
@@ -124,7 +125,7 @@ func chargeSQL(d Dialect, t string, async bool) (string, []string) {
 func refundSQL(d Dialect, t string, async bool) (string, []string) {
 	window := "(rate_limit IS NOT NULL AND window_start = :window_start)"
 	interval := "(credits_remaining IS NOT NULL AND refilled_at = :refilled_at)"
-	where := "WHERE id = :id AND (" + window + " OR " + interval + ")"
+	where := "WHERE id = :id AND version = :version AND (" + window + " OR " + interval + ")"
 	if d == Postgres && async {
 		where += pgAsyncCommit
 	}
@@ -132,7 +133,7 @@ func refundSQL(d Dialect, t string, async bool) (string, []string) {
 			"window_used = CASE WHEN " + window + " THEN CASE WHEN window_used > :cost THEN window_used - :cost ELSE 0 END ELSE window_used END, " +
 			"credits_remaining = CASE WHEN " + interval + " THEN CASE WHEN credits_remaining > " + maxQuotaSQL + " - :cost THEN " + maxQuotaSQL +
 			" ELSE credits_remaining + :cost END ELSE credits_remaining END " + where,
-		[]string{"id", "cost", "window_start", "refilled_at"}
+		[]string{"id", "cost", "version", "window_start", "refilled_at"}
 }
 
 // bindNamed rewrites the named parameters of q (":name", each name one of
@@ -342,7 +343,7 @@ func (s *Store) Refund(ctx context.Context, r apikeys.RefundRequest) error {
 	if r.Cost < 1 || r.Cost > apikeys.MaxQuota {
 		return fmt.Errorf("sqlstore: refund: cost %d is not 1 to %d", r.Cost, apikeys.MaxQuota)
 	}
-	if _, err := s.refund.exec(ctx, s.refund.args(r.ID, r.Cost, r.WindowStart, r.RefilledAt)...); err != nil {
+	if _, err := s.refund.exec(ctx, s.refund.args(r.ID, r.Cost, r.Version, r.WindowStart, r.RefilledAt)...); err != nil {
 		return fmt.Errorf("sqlstore: refund: %w", err)
 	}
 	return nil

@@ -232,7 +232,7 @@ func TestSpendArguments(t *testing.T) {
 			_, _, err := s.Spend(ctx(t), apikeys.SpendRequest{ID: rec.ID, Digest: rec.Digest, Cost: cost, Now: rec.Usage.RefilledAt})
 			require.Error(t, err, "Spend of %d", cost)
 			require.NotErrorIs(t, err, apikeys.ErrNotFound, "Spend of %d", cost)
-			err = s.Refund(ctx(t), apikeys.RefundRequest{ID: rec.ID, Cost: cost, WindowStart: rec.Usage.WindowStart, RefilledAt: rec.Usage.RefilledAt})
+			err = s.Refund(ctx(t), apikeys.RefundRequest{ID: rec.ID, Cost: cost, Version: rec.Version, WindowStart: rec.Usage.WindowStart, RefilledAt: rec.Usage.RefilledAt})
 			require.Error(t, err, "Refund of %d", cost)
 		}
 		got, err := s.Get(ctx(t), rec.ID)
@@ -458,7 +458,7 @@ func TestPostgresAsyncSpendStaysInItsTransaction(t *testing.T) {
 		got, ok, err := s.Spend(ctx(t), apikeys.SpendRequest{ID: rec.ID, Digest: rec.Digest, Cost: 1, Now: rec.Usage.RefilledAt})
 		require.NoError(t, err)
 		require.True(t, ok)
-		require.NoError(t, s.Refund(ctx(t), apikeys.RefundRequest{ID: rec.ID, Cost: 1, WindowStart: got.Usage.WindowStart, RefilledAt: got.Usage.RefilledAt}))
+		require.NoError(t, s.Refund(ctx(t), apikeys.RefundRequest{ID: rec.ID, Cost: 1, Version: got.Version, WindowStart: got.Usage.WindowStart, RefilledAt: got.Usage.RefilledAt}))
 	}
 	var after string
 	require.NoError(t, db.GetContext(ctx(t), &after, "SHOW synchronous_commit"))
