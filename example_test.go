@@ -144,3 +144,37 @@ func ExampleWithoutKey() {
 	// allowed_assistants
 	// as the service: <nil>
 }
+
+// A public key with a rate limit and a daily budget: each web call costs
+// 5, and the sixth call in the minute is refused with a LimitError that
+// says when to retry.
+func ExampleRateLimit() {
+	ctx := context.Background()
+	now := time.Date(2026, 6, 1, 12, 0, 15, 0, time.UTC)
+	m, err := apikeys.New(memstore.New(), &apikeys.Config{Now: func() time.Time { return now }})
+	if err != nil {
+		panic(err)
+	}
+	web, err := m.Create(ctx, apikeys.CreateParams{
+		Type: apikeys.Public, Name: "site widget", UserID: "user-42",
+		RateLimit: &apikeys.RateLimit{Limit: 25, WindowSeconds: 60},
+		Credits:   &apikeys.Credits{Remaining: 500, Refill: &apikeys.Refill{Amount: 500, IntervalSeconds: 86400}},
+	})
+	if err != nil {
+		panic(err)
+	}
+	call := apikeys.Request{Cost: 5}
+	for range 5 {
+		if _, err := m.Authorize(ctx, web.Value, call); err != nil {
+			panic(err)
+		}
+	}
+	k, err := m.Authorize(ctx, web.Value, call)
+	var le *apikeys.LimitError
+	fmt.Println(errors.As(err, &le), errors.Is(err, apikeys.ErrRateLimited), le.RetryAfter)
+	left, _ := k.CreditsLeft(m.Now())
+	fmt.Println("credits left:", left)
+	// Output:
+	// true true 45s
+	// credits left: 475
+}
