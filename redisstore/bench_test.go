@@ -75,7 +75,7 @@ func BenchmarkAuthorize(b *testing.B) {
 // BenchmarkDecode is the CPU cost Get adds to the HGETALL reply.
 func BenchmarkDecode(b *testing.B) {
 	rec := testRecord(b, "bench-user")
-	args := appendFields(nil, &rec)
+	args := appendFields(nil, &rec, writeAll)
 	h := make(map[string]string, len(args)/2)
 	for i := 0; i < len(args); i += 2 {
 		h[args[i].(string)] = args[i+1].(string)

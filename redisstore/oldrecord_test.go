@@ -56,8 +56,41 @@ func oldCreate(ctx context.Context, s *Store, rec *apikeys.Record) error {
 // existed, and returns the script's result.
 func oldUpdate(ctx context.Context, s *Store, rec *apikeys.Record) (int64, error) {
 	args := oldFields([]any{rec.UserID, strconv.FormatInt(rec.Version-1, 10), s.expireAt(rec.ExpiresAt)}, rec)
-	return updateScript.Run(ctx, s.rdb, []string{s.recordKey(rec.ID.String())}, args...).Int64()
+	return updateScriptBeforeLimits.Run(ctx, s.rdb, []string{s.recordKey(rec.ID.String())}, args...).Int64()
 }
+
+// updateScriptBeforeLimits is the update script of the versions before
+// the limits and counters (issue 13), verbatim, with their argument
+// layout: an instance of such a version updates records with it during a
+// rolling upgrade. It writes the fields it is given and no others.
+var updateScriptBeforeLimits = redis.NewScript(luaTimeBefore + `
+local cur = redis.call('HMGET', KEYS[1], 'user_id', 'version', 'last_used_at')
+if cur[1] ~= ARGV[1] then
+	return 0
+end
+if cur[2] ~= ARGV[2] then
+	return -1
+end
+local fields = {unpack(ARGV, 4)}
+local used = cur[3]
+if used and used ~= '' then
+	for i = 1, #fields - 1, 2 do
+		if fields[i] == 'last_used_at' then
+			if fields[i + 1] == '' or before(fields[i + 1], used) then
+				fields[i + 1] = used
+			end
+			break
+		end
+	end
+end
+redis.call('HSET', KEYS[1], unpack(fields))
+if ARGV[3] == '' then
+	redis.call('PERSIST', KEYS[1])
+else
+	redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+end
+return 1
+`)
 
 // TestRecordsWithoutSuccessorID: records written before successor_id
 // existed read with the zero SuccessorID, list and authorize as before,
@@ -250,7 +283,7 @@ func TestRecordsWithoutRestrictions(t *testing.T) {
 		renamed.Name = "renamed by an old version"
 		renamed.Version++
 		args := fieldsBeforeRestrictions([]any{renamed.UserID, strconv.FormatInt(renamed.Version-1, 10), s.expireAt(renamed.ExpiresAt)}, &renamed)
-		res, err := updateScript.Run(ctx, s.rdb, []string{s.recordKey(renamed.ID.String())}, args...).Int64()
+		res, err := updateScriptBeforeLimits.Run(ctx, s.rdb, []string{s.recordKey(renamed.ID.String())}, args...).Int64()
 		require.NoError(t, err)
 		require.Equal(t, int64(1), res, "old update script result")
 		got, err := s.Get(ctx, old.ID)
