@@ -262,7 +262,10 @@ func TestScriptsTouchOnlyKeys1(t *testing.T) {
 	t.Parallel()
 	keysRef := regexp.MustCompile(`KEYS\[([^\]]*)\]`)
 	call := regexp.MustCompile(`redis\.p?call\('([A-Z]+)', ([^,)]+)`)
-	for name, src := range map[string]string{"create": createScriptSrc, "update": updateScriptSrc, "delete": deleteScriptSrc} {
+	for name, src := range map[string]string{
+		"create": createScriptSrc, "update": updateScriptSrc, "delete": deleteScriptSrc,
+		"touch": touchScriptSrc, "spend": spendScriptSrc, "refund": refundScriptSrc,
+	} {
 		refs := keysRef.FindAllStringSubmatch(src, -1)
 		require.NotEmpty(t, refs, name)
 		for _, r := range refs {

@@ -31,7 +31,7 @@
 //
 // The record hash has these fields, every one written on every Create and
 // Update, so an Update replaces the whole record (but last_used_at, which
-// it never moves back; see below):
+// it never moves back, and the limits and counters; see below):
 //
 //	type, name, user_id, user_email, hint   strings
 //	origins, assistants, scopes             JSON arrays of strings
@@ -47,6 +47,22 @@
 //	successor_id                            the canonical UUID text of
 //	                                        SuccessorID; "" for the zero UUID
 //
+// and, for the rate limits and credits of issue 13, each a decimal integer
+// (canonical: no sign but '-', no leading zero), present only as described:
+//
+//	rate_limit, rate_window                 RateLimit: Limit, WindowSeconds;
+//	                                        both, or neither for no rate limit
+//	credits                                 Credits.Remaining; absent: no credits
+//	refill_amount, refill_interval          Credits.Refill: Amount,
+//	                                        IntervalSeconds; both or neither,
+//	                                        and only with credits
+//	window_start, window_used, refilled_at  Usage, Unix seconds and a count;
+//	                                        absent reads as 0, and Create
+//	                                        writes only those that are not 0
+//
+// A key without limits has none of these fields, so its record is what it
+// was before issue 13, and costs no more to read.
+//
 // successor_id came later than the other fields, and scopes, allowed_ips
 // and disabled later still: a record written before a field existed has no
 // such field, and reads with its zero value (the zero SuccessorID; no
@@ -54,7 +70,10 @@
 // No migration is needed. (During a rolling upgrade, an Update by an
 // instance that predates a field leaves it as it was, since HSET only
 // writes the fields it names: an older instance renaming a disabled key
-// does not enable it.)
+// does not enable it, nor lift its limits. But an instance that predates
+// the limits authorizes with HGETALL, and so neither enforces nor spends
+// them: limits hold only once every instance runs a version that has
+// them.) Records written before the limits read as keys without limits.
 //
 // A field that is present must decode: scopes and allowed_ips must be JSON
 // arrays ("" and "null" are not), each address a prefix in the canonical
@@ -62,7 +81,14 @@
 // record an error, never ErrNotFound and never a key without the
 // restriction, so Authorize fails closed. (Scope entries are not checked
 // against the scope grammar: an entry that is not a scope matches no
-// request, which only narrows the key.)
+// request, which only narrows the key.) Likewise every limit and counter
+// field must be a canonical decimal within the bounds of
+// apikeys.MaxQuota (counts and limits, 2^50), apikeys.MaxQuotaSeconds
+// (windows and intervals) and ±2^50 (the counters' Unix seconds), and a
+// limit must come whole (rate_limit with rate_window; a refill with both
+// fields, and with credits). Create and Update refuse, with an
+// *apikeys.ValidationError and writing nothing, limits or counters out of
+// those bounds, which they could not read back.
 //
 // The hash holds the record and nothing else; the store never sees a key
 // value. Times come back in UTC with microsecond precision, which is the
@@ -70,10 +96,11 @@
 //
 // # Reads
 //
-// Get, the authorization path, is one HGETALL of the record key: one round
-// trip and no script. An empty reply is apikeys.ErrNotFound; every other
-// failure, including a record that cannot be decoded, is a wrapped error
-// that is never ErrNotFound.
+// Get is one HGETALL of the record key: one round trip and no script. An
+// empty reply is apikeys.ErrNotFound; every other failure, including a
+// record that cannot be decoded, is a wrapped error that is never
+// ErrNotFound. Authorize without the cache reads with Spend instead (see
+// Rate limits and credits), which is one round trip too.
 //
 // List reads one page of ids from the user's sorted set with ZRANGE BYLEX
 // REV LIMIT, starting strictly below the cursor; UUIDv7 strings sort by
@@ -104,8 +131,13 @@
 //     and the expiry. It keeps the stored last_used_at when that is later
 //     than the one written (or the one written is empty): the record was
 //     read before, and a TouchLastUsed since, which does not change the
-//     version, must not be undone. The index does not change: ids and
-//     owners are fixed.
+//     version, must not be undone. For the same reason, with Spend and
+//     Refund, it never writes window_start and window_used, and writes
+//     credits and refilled_at only with rec.SetCredits (credits of a record
+//     that had none are written either way). The limits are replaced as a
+//     whole: the script deletes the limit fields (rate_limit, rate_window,
+//     credits, refill_amount, refill_interval) that the update does not
+//     name. The index does not change: ids and owners are fixed.
 //   - TouchLastUsed: one single-key script per use, all in one pipeline,
 //     each setting last_used_at only on an existing record and only to a
 //     later time (times compare exactly, as decimal strings). Instances
@@ -129,9 +161,51 @@
 // out of the index; Get, Update and Delete by id still find it.)
 //
 // Reads on Cluster go where the client sends them: with ReadOnly or
-// RouteByLatency they may reach a replica, which can be behind, so a
-// deleted key could still authorize for the replication lag. Leave those
-// options off if that matters.
+// RouteByLatency, Get and List may reach a replica, which can be behind.
+// Spend, and so Authorize without the cache, always goes to the master
+// (it may write).
+//
+// # Rate limits and credits
+//
+// Spend is one Lua script on the record key, one round trip (EVALSHA; on a
+// server that has not seen the script, EVAL after the NOSCRIPT, as
+// go-redis's Script.Run does). The script reads the record with HGETALL,
+// picks the limit and counter fields out of the reply, and, when the key
+// has a rate limit or credits, its digest is the one presented and its
+// limit and counter fields decode (the script reads them exactly as the
+// decoder does), applies apikeys.Key.Charge: the window rolls over only
+// forward, credits refill in whole intervals, and the cost is spent from
+// both or neither. Only when it spends does it write, with one HSET of the
+// counters, which keeps the record's Redis expiry; it returns the HGETALL
+// reply with what it wrote in place, and whether it spent, which Spend
+// decodes like Get. Redis runs a script alone, so any number of instances
+// spend exactly; and a script touches only KEYS[1], one slot, so it runs
+// on Cluster. Every number the script computes is an integer below 2^52,
+// which a Lua number (a double) holds exactly, and it writes numbers with
+// string.format('%d'), never tostring (which writes 2^50 as
+// 1.1258999068426e+15). A record whose limit or counter fields do not
+// decode is never spent from nor written: Spend returns the decoder's
+// error, like Get.
+//
+// A key without limits costs the HGETALL and a scan of its field names,
+// inside the script. That is more than a bare HGETALL, for every key: on
+// loopback, where a round trip is tens of microseconds, a script that does
+// nothing but return an HGETALL already costs Redis 15 to 40% more time
+// than the HGETALL itself (BenchmarkSpend's script-floor), which is the
+// price of doing the read and the spend atomically in one round trip.
+//
+// Refund is one script too: it gives the cost back to window_used (not
+// below 0) if the record has a rate limit and its window_start is still
+// the one the cost was spent in, and to credits (not above MaxQuota) if
+// the record has credits and its refilled_at is still the one the cost was
+// spent in (apikeys.Key.Refund). A missing record is no error; one whose
+// limits or counters do not decode is, and is not written.
+//
+// Spend and Refund of a limited key write, so they fail where Redis
+// refuses writes (a master without the replicas min-replicas-to-write
+// asks for, out of memory with noeviction): Authorize of such a key then
+// fails closed with a *apikeys.StoreError. A key without limits writes
+// nothing, and authorizes as long as Redis answers.
 //
 // # Expiry
 //

@@ -56,8 +56,41 @@ func oldCreate(ctx context.Context, s *Store, rec *apikeys.Record) error {
 // existed, and returns the script's result.
 func oldUpdate(ctx context.Context, s *Store, rec *apikeys.Record) (int64, error) {
 	args := oldFields([]any{rec.UserID, strconv.FormatInt(rec.Version-1, 10), s.expireAt(rec.ExpiresAt)}, rec)
-	return updateScript.Run(ctx, s.rdb, []string{s.recordKey(rec.ID.String())}, args...).Int64()
+	return updateScriptBeforeLimits.Run(ctx, s.rdb, []string{s.recordKey(rec.ID.String())}, args...).Int64()
 }
+
+// updateScriptBeforeLimits is the update script of the versions before
+// the limits and counters (issue 13), verbatim, with their argument
+// layout: an instance of such a version updates records with it during a
+// rolling upgrade. It writes the fields it is given and no others.
+var updateScriptBeforeLimits = redis.NewScript(luaTimeBefore + `
+local cur = redis.call('HMGET', KEYS[1], 'user_id', 'version', 'last_used_at')
+if cur[1] ~= ARGV[1] then
+	return 0
+end
+if cur[2] ~= ARGV[2] then
+	return -1
+end
+local fields = {unpack(ARGV, 4)}
+local used = cur[3]
+if used and used ~= '' then
+	for i = 1, #fields - 1, 2 do
+		if fields[i] == 'last_used_at' then
+			if fields[i + 1] == '' or before(fields[i + 1], used) then
+				fields[i + 1] = used
+			end
+			break
+		end
+	end
+end
+redis.call('HSET', KEYS[1], unpack(fields))
+if ARGV[3] == '' then
+	redis.call('PERSIST', KEYS[1])
+else
+	redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+end
+return 1
+`)
 
 // TestRecordsWithoutSuccessorID: records written before successor_id
 // existed read with the zero SuccessorID, list and authorize as before,
@@ -250,7 +283,7 @@ func TestRecordsWithoutRestrictions(t *testing.T) {
 		renamed.Name = "renamed by an old version"
 		renamed.Version++
 		args := fieldsBeforeRestrictions([]any{renamed.UserID, strconv.FormatInt(renamed.Version-1, 10), s.expireAt(renamed.ExpiresAt)}, &renamed)
-		res, err := updateScript.Run(ctx, s.rdb, []string{s.recordKey(renamed.ID.String())}, args...).Int64()
+		res, err := updateScriptBeforeLimits.Run(ctx, s.rdb, []string{s.recordKey(renamed.ID.String())}, args...).Int64()
 		require.NoError(t, err)
 		require.Equal(t, int64(1), res, "old update script result")
 		got, err := s.Get(ctx, old.ID)
@@ -259,5 +292,101 @@ func TestRecordsWithoutRestrictions(t *testing.T) {
 		assert.True(t, got.Disabled, "an old version's Update enabled the key")
 		_, err = m.Authorize(ctx, values[old.ID], tests[0].req)
 		require.ErrorIs(t, err, apikeys.ErrKeyDisabled, "after an old version's Update")
+	})
+}
+
+// fieldsBeforeLimits appends the hash fields of rec as the store wrote
+// them before the limits and counters existed (issue 13): those of
+// fieldsBeforeRestrictions and scopes, allowed_ips and disabled. Spelled
+// out, like oldFields.
+func fieldsBeforeLimits(args []any, rec *apikeys.Record) []any {
+	disabled := "0"
+	if rec.Disabled {
+		disabled = "1"
+	}
+	return append(fieldsBeforeRestrictions(args, rec),
+		"scopes", encodeList(rec.Scopes),
+		"allowed_ips", encodePrefixes(rec.AllowedIPs),
+		"disabled", disabled,
+	)
+}
+
+// TestRecordsWithoutLimits: records written before the limits and
+// counters existed read as keys without limits, with zero counters; Spend
+// returns them as they are, unspent, writing nothing, and Authorize
+// allows them as before; the next Update can give them limits, which they
+// then spend from. An Update by an instance that predates the limits (its
+// own update script, which writes the fields it knows and no others)
+// keeps them and the counters: it cannot lift a key's limits.
+func TestRecordsWithoutLimits(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, b backend) {
+		s, rdb, _ := newStore(t, b, nil)
+		ctx := t.Context()
+		mem := memstore.New()
+		issuer, err := apikeys.New(mem, nil)
+		require.NoError(t, err)
+		const user = "pre-limits-user"
+		nk, err := issuer.Create(ctx, apikeys.CreateParams{Type: apikeys.Private, Name: "server", UserID: user, Scopes: []string{"calls:read"}})
+		require.NoError(t, err)
+		rec, err := mem.Get(ctx, nk.ID)
+		require.NoError(t, err)
+		id := rec.ID.String()
+		require.NoError(t, rdb.ZAdd(ctx, s.indexKey(user), redis.Z{Member: id}).Err())
+		args := fieldsBeforeLimits([]any{rec.UserID, string(rec.Digest[:]), s.expireAt(rec.ExpiresAt)}, &rec)
+		require.NoError(t, createScript.Run(ctx, s.rdb, []string{s.recordKey(id)}, args...).Err())
+		stored := hashOf(t, s, id)
+		require.Empty(t, limitFields(stored), "the old record has limit fields")
+
+		got, err := s.Get(ctx, rec.ID)
+		require.NoError(t, err)
+		assert.Equal(t, rec, got, "Get")
+		assert.Nil(t, got.RateLimit, "Get: rate limit")
+		assert.Nil(t, got.Credits, "Get: credits")
+		assert.Equal(t, apikeys.Usage{}, got.Usage, "Get: counters")
+		got, spent, err := s.Spend(ctx, apikeys.SpendRequest{ID: rec.ID, Digest: rec.Digest, Cost: 1, Now: time.Now().Unix()})
+		require.NoError(t, err)
+		assert.False(t, spent, "Spend of an old record spent")
+		assert.Equal(t, rec, got, "Spend")
+		assert.Equal(t, stored, hashOf(t, s, id), "Spend wrote to an old record")
+
+		m, err := apikeys.New(s, &apikeys.Config{LastUsedInterval: -1})
+		require.NoError(t, err)
+		for range 3 {
+			_, err := m.Authorize(ctx, nk.Value, apikeys.Request{Scopes: []string{"calls:read"}})
+			require.NoError(t, err, "Authorize of an old record")
+		}
+
+		// The next Update gives it limits: two requests' worth of credits.
+		up := rec
+		up.Credits = &apikeys.Credits{Remaining: 2}
+		up.RateLimit = &apikeys.RateLimit{Limit: 10, WindowSeconds: 60}
+		up.Usage.RefilledAt = time.Now().Unix()
+		up.SetCredits = true
+		up.Version++
+		require.NoError(t, s.Update(ctx, up))
+		for i := range 3 {
+			k, err := m.Authorize(ctx, nk.Value, apikeys.Request{Scopes: []string{"calls:read"}})
+			if i < 2 {
+				require.NoError(t, err, "Authorize %d after the Update that set credits", i)
+				assert.Equal(t, int64(1-i), k.Credits.Remaining)
+			} else {
+				require.ErrorIs(t, err, apikeys.ErrCreditsExhausted, "Authorize after the credits are spent")
+			}
+		}
+
+		// An instance that predates the limits renames the key: the
+		// limits and counters stay, and so does the refusal.
+		limited := hashOf(t, s, id)
+		renamed := up
+		renamed.Name = "renamed by an old version"
+		renamed.Version++
+		args = fieldsBeforeLimits([]any{renamed.UserID, strconv.FormatInt(renamed.Version-1, 10), s.expireAt(renamed.ExpiresAt)}, &renamed)
+		res, err := updateScriptBeforeLimits.Run(ctx, s.rdb, []string{s.recordKey(id)}, args...).Int64()
+		require.NoError(t, err)
+		require.Equal(t, int64(1), res, "old update script result")
+		assert.Equal(t, limitFields(limited), limitFields(hashOf(t, s, id)), "an old version's Update changed the limits or counters")
+		_, err = m.Authorize(ctx, nk.Value, apikeys.Request{Scopes: []string{"calls:read"}})
+		require.ErrorIs(t, err, apikeys.ErrCreditsExhausted, "after an old version's Update")
 	})
 }

@@ -192,12 +192,25 @@ const (
 	fScopes     = "scopes"
 	fAllowedIPs = "allowed_ips"
 	fDisabled   = "disabled"
+	// The limits and counters of issue 13 (see limits.go), each a
+	// canonical decimal integer. A record has the fields of the limits it
+	// has and no others, and only the counters that are not 0: records
+	// written before them, and keys without limits, lack them all, which
+	// reads as unlimited.
+	fRateLimit      = "rate_limit"      // RateLimit.Limit
+	fRateWindow     = "rate_window"     // RateLimit.WindowSeconds
+	fCredits        = "credits"         // Credits.Remaining
+	fRefillAmount   = "refill_amount"   // Credits.Refill.Amount
+	fRefillInterval = "refill_interval" // Credits.Refill.IntervalSeconds
+	fWindowStart    = "window_start"    // Usage.WindowStart
+	fWindowUsed     = "window_used"     // Usage.WindowUsed
+	fRefilledAt     = "refilled_at"     // Usage.RefilledAt
 )
 
-// recordArgs is the length of the argument list of the create and update
-// scripts: three arguments, then a field and a value for each of the 18
-// fields.
-const recordArgs = 3 + 2*18
+// recordArgs is the most arguments the create and update scripts take:
+// four arguments, then a field and a value for each of the 18 fields every
+// record has and the 8 of the limits and counters.
+const recordArgs = 4 + 2*(18+8)
 
 // createScript stores a record unless its key exists.
 //
@@ -247,35 +260,51 @@ end
 `
 
 // updateScript replaces a record of a user that has the expected version,
-// keeping the stored last_used_at when it is later than the written one
-// (an Update never moves the last use back; see apikeys.Store).
+// but for what Spend, Refund and TouchLastUsed change without a version
+// (see apikeys.Store): it keeps the stored last_used_at when that is later
+// than the written one, and the stored credits unless ARGV[4] says to set
+// them. The caller writes no window_start or window_used, which stay as
+// stored, and refilled_at only to set the credits. The limits are replaced
+// as a whole: the limit fields the call does not name are deleted.
 //
 //	KEYS[1]  the record key
 //	ARGV[1]  user_id, ARGV[2] the version the record must have
 //	ARGV[3]  PEXPIREAT in ms, or "" to remove the expiry
-//	ARGV[4:] field, value, ...
+//	ARGV[4]  "1" to write the credits given, "0" to keep stored ones
+//	ARGV[5:] field, value, ...
 //
 // It returns 1 when done, 0 when the user has no such record, -1 when the
 // version differs.
 const updateScriptSrc = luaTimeBefore + `
-local cur = redis.call('HMGET', KEYS[1], 'user_id', 'version', 'last_used_at')
+local cur = redis.call('HMGET', KEYS[1], 'user_id', 'version', 'last_used_at', 'credits')
 if cur[1] ~= ARGV[1] then
 	return 0
 end
 if cur[2] ~= ARGV[2] then
 	return -1
 end
-local fields = {unpack(ARGV, 4)}
+local fields = {unpack(ARGV, 5)}
 local used = cur[3]
-if used and used ~= '' then
-	for i = 1, #fields - 1, 2 do
-		if fields[i] == 'last_used_at' then
-			if fields[i + 1] == '' or before(fields[i + 1], used) then
-				fields[i + 1] = used
-			end
-			break
+local named = {}
+for i = 1, #fields - 1, 2 do
+	local f = fields[i]
+	named[f] = true
+	if f == 'last_used_at' then
+		if used and used ~= '' and (fields[i + 1] == '' or before(fields[i + 1], used)) then
+			fields[i + 1] = used
 		end
+	elseif f == 'credits' and cur[4] and ARGV[4] ~= '1' then
+		fields[i + 1] = cur[4]
 	end
+end
+local gone = {}
+for _, f in ipairs({'rate_limit', 'rate_window', 'credits', 'refill_amount', 'refill_interval'}) do
+	if not named[f] then
+		gone[#gone + 1] = f
+	end
+end
+if #gone > 0 then
+	redis.call('HDEL', KEYS[1], unpack(gone))
 end
 redis.call('HSET', KEYS[1], unpack(fields))
 if ARGV[3] == '' then
@@ -309,6 +338,9 @@ func (s *Store) Create(ctx context.Context, rec apikeys.Record) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("redisstore: create: %w", err)
 	}
+	if err := checkQuotas(&rec); err != nil {
+		return fmt.Errorf("redisstore: create: %w", err)
+	}
 	id := rec.ID.String()
 	index := s.indexKey(rec.UserID)
 	// The index entry first: a crash after it leaves an entry without a
@@ -321,7 +353,7 @@ func (s *Store) Create(ctx context.Context, rec apikeys.Record) error {
 	}
 	args := make([]any, 0, recordArgs)
 	args = append(args, rec.UserID, string(rec.Digest[:]), s.expireAt(rec.ExpiresAt))
-	args = appendFields(args, &rec)
+	args = appendFields(args, &rec, writeAll)
 	res, err := createScript.Run(ctx, s.rdb, []string{s.recordKey(id)}, args...).Result()
 	if err != nil {
 		return fmt.Errorf("redisstore: create: %w", err)
@@ -479,9 +511,19 @@ func (s *Store) Update(ctx context.Context, rec apikeys.Record) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("redisstore: update: %w", err)
 	}
+	if err := checkQuotas(&rec); err != nil {
+		return fmt.Errorf("redisstore: update: %w", err)
+	}
 	args := make([]any, 0, recordArgs)
 	args = append(args, rec.UserID, strconv.FormatInt(rec.Version-1, 10), s.expireAt(rec.ExpiresAt))
-	args = appendFields(args, &rec)
+	write := writeUpdate
+	if rec.SetCredits {
+		args = append(args, "1")
+		write = writeUpdateCredits
+	} else {
+		args = append(args, "0")
+	}
+	args = appendFields(args, &rec, write)
 	res, err := updateScript.Run(ctx, s.rdb, []string{s.recordKey(rec.ID.String())}, args...).Int64()
 	if err != nil {
 		return fmt.Errorf("redisstore: update: %w", err)
@@ -534,8 +576,25 @@ func (s *Store) expireAt(t time.Time) string {
 	return strconv.FormatInt(t.Add(s.margin).UnixMilli(), 10)
 }
 
-// appendFields appends the hash fields of rec, as field, value pairs.
-func appendFields(args []any, rec *apikeys.Record) []any {
+// What appendFields writes of the counters.
+const (
+	writeAll           = iota // all of them: Create
+	writeUpdate               // none: Update keeps them
+	writeUpdateCredits        // refilled_at: Update with SetCredits
+)
+
+// appendFields appends the hash fields of rec, as field, value pairs: the
+// fields every record has, those of its limits, and the counters that
+// write says.
+func appendFields(args []any, rec *apikeys.Record, write int) []any {
+	args = appendLimits(args, rec)
+	switch write {
+	case writeAll:
+		args = appendCounters(args, &rec.Usage)
+	case writeUpdateCredits:
+		// Written even when 0, to replace the stored value.
+		args = append(args, fRefilledAt, strconv.FormatInt(rec.Usage.RefilledAt, 10))
+	}
 	return append(args,
 		fType, string(rec.Type),
 		fName, rec.Name,
@@ -630,6 +689,7 @@ func decode(id uuid.UUID, h map[string]string) (apikeys.Record, error) {
 		LastUsedAt:         d.time(fLastUsedAt),
 		SuccessorID:        d.optionalUUID(fSuccessorID),
 	}}
+	rec.RateLimit, rec.Credits, rec.Usage = d.limits()
 	digest := d.str(fDigest)
 	if d.err == nil && len(digest) != len(rec.Digest) {
 		d.fail(fDigest, fmt.Errorf("%d bytes, want %d", len(digest), len(rec.Digest)))

@@ -330,31 +330,31 @@ func TestBadData(t *testing.T) {
 			{"missing fields", func(key string) error { return rdb.HSet(ctx, key, "user_id", "alice").Err() }},
 			{"short digest", func(key string) error {
 				rec := testRecord(t, "alice")
-				args := appendFields(nil, &rec)
+				args := appendFields(nil, &rec, writeAll)
 				args = append(args, "digest", "abc")
 				return rdb.HSet(ctx, key, args...).Err()
 			}},
 			{"bad time", func(key string) error {
 				rec := testRecord(t, "alice")
-				args := appendFields(nil, &rec)
+				args := appendFields(nil, &rec, writeAll)
 				args = append(args, "created_at", "yesterday")
 				return rdb.HSet(ctx, key, args...).Err()
 			}},
 			{"bad list", func(key string) error {
 				rec := testRecord(t, "alice")
-				args := appendFields(nil, &rec)
+				args := appendFields(nil, &rec, writeAll)
 				args = append(args, "origins", "[oops")
 				return rdb.HSet(ctx, key, args...).Err()
 			}},
 			{"bad successor id", func(key string) error {
 				rec := testRecord(t, "alice")
-				args := appendFields(nil, &rec)
+				args := appendFields(nil, &rec, writeAll)
 				args = append(args, "successor_id", "not-a-uuid")
 				return rdb.HSet(ctx, key, args...).Err()
 			}},
 			{"successor id not canonical", func(key string) error {
 				rec := testRecord(t, "alice")
-				args := appendFields(nil, &rec)
+				args := appendFields(nil, &rec, writeAll)
 				args = append(args, "successor_id", strings.ToUpper(rec.SuccessorID.String()))
 				return rdb.HSet(ctx, key, args...).Err()
 			}},
@@ -367,6 +367,11 @@ func TestBadData(t *testing.T) {
 				require.Error(t, err)
 				assert.NotErrorIs(t, err, apikeys.ErrNotFound)
 				assert.Contains(t, err.Error(), "redisstore: get: ")
+				_, spent, err := s.Spend(ctx, apikeys.SpendRequest{ID: id, Digest: apikeys.Digest{}, Cost: 1, Now: 1})
+				require.Error(t, err, "Spend")
+				assert.NotErrorIs(t, err, apikeys.ErrNotFound, "Spend")
+				assert.Contains(t, err.Error(), "redisstore: spend: ")
+				assert.False(t, spent, "Spend")
 			})
 		}
 	})
@@ -404,7 +409,10 @@ func storeOps(ctx context.Context, s *Store, rec apikeys.Record) map[string]erro
 	up.Version++
 	_, getErr := s.Get(ctx, rec.ID)
 	_, listErr := s.List(ctx, rec.UserID, apikeys.ListQuery{Limit: 10})
+	_, _, spendErr := s.Spend(ctx, apikeys.SpendRequest{ID: rec.ID, Digest: rec.Digest, Cost: 1, Now: time.Now().Unix()})
 	return map[string]error{
+		"Spend":         spendErr,
+		"Refund":        s.Refund(ctx, apikeys.RefundRequest{ID: rec.ID, Cost: 1}),
 		"Create":        s.Create(ctx, fresh),
 		"Get":           getErr,
 		"List":          listErr,
