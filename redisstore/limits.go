@@ -154,7 +154,7 @@ if l and l.digest == ARGV[1] then
 	-- 1. Roll over, never back.
 	if l.limit then
 		local start = now - math.fmod(now, l.window)
-		if start > l.start then
+		if start >= l.start + l.window then
 			l.start = start
 			l.used = 0
 		end
@@ -218,12 +218,16 @@ var spendScript = redis.NewScript(spendScriptSrc)
 //	KEYS[1]  the record key
 //	ARGV[1]  the cost (1 to MaxQuota)
 //	ARGV[2]  the window start and ARGV[3] the refill time the cost was
-//	         spent in, Unix seconds
+//	         spent in, Unix seconds; ARGV[4] the record's version Spend
+//	         returned (another version: nothing is given back)
 //
 // It returns the number of counters it gave back to (0 for a missing
 // record), or -1, writing nothing, when the record's limits or counters
 // do not decode.
 const refundScriptSrc = luaLimits + `
+if redis.call('HGET', KEYS[1], 'version') ~= ARGV[4] then
+	return 0
+end
 local l = limits(redis.call('HMGET', KEYS[1], unpack(LIMIT_FIELDS)))
 if l == false then
 	return -1
@@ -294,7 +298,8 @@ func (s *Store) Refund(ctx context.Context, q apikeys.RefundRequest) error {
 		return fmt.Errorf("redisstore: refund: %w", err)
 	}
 	n, err := refundScript.Run(ctx, s.rdb, []string{s.recordKey(q.ID.String())},
-		strconv.FormatInt(q.Cost, 10), strconv.FormatInt(q.WindowStart, 10), strconv.FormatInt(q.RefilledAt, 10)).Int64()
+		strconv.FormatInt(q.Cost, 10), strconv.FormatInt(q.WindowStart, 10), strconv.FormatInt(q.RefilledAt, 10),
+		strconv.FormatInt(q.Version, 10)).Int64()
 	if err != nil {
 		return fmt.Errorf("redisstore: refund: %w", err)
 	}

@@ -246,7 +246,7 @@ func TestMalformedLimitsFailClosed(t *testing.T) {
 				assert.ErrorContains(t, err, "field "+errField, "Spend with %s", name)
 			}
 			assert.False(t, spent, "Spend with %s", name)
-			err = s.Refund(t.Context(), apikeys.RefundRequest{ID: rec.ID, Cost: 1, WindowStart: now - now%60, RefilledAt: rec.Usage.RefilledAt})
+			err = s.Refund(t.Context(), apikeys.RefundRequest{ID: rec.ID, Cost: 1, Version: rec.Version, WindowStart: now - now%60, RefilledAt: rec.Usage.RefilledAt})
 			assert.Error(t, err, "Refund with %s", name)
 			assert.Equal(t, before, hashOf(t, s, rec.ID.String()), "%s: Spend or Refund wrote to the record", name)
 
@@ -301,7 +301,7 @@ func TestSpendKeepsExpiry(t *testing.T) {
 			var last apikeys.Record
 			for _, op := range ops {
 				if op.refund {
-					require.NoError(t, s.Refund(ctx, apikeys.RefundRequest{ID: rec.ID, Cost: op.cost, WindowStart: last.Usage.WindowStart, RefilledAt: last.Usage.RefilledAt}))
+					require.NoError(t, s.Refund(ctx, apikeys.RefundRequest{ID: rec.ID, Cost: op.cost, Version: last.Version, WindowStart: last.Usage.WindowStart, RefilledAt: last.Usage.RefilledAt}))
 				} else {
 					got, spent, err := s.Spend(ctx, apikeys.SpendRequest{ID: rec.ID, Digest: rec.Digest, Cost: op.cost, Now: now})
 					require.NoError(t, err, op.name)
@@ -365,7 +365,7 @@ func TestSpendExactAtTheBounds(t *testing.T) {
 			require.Equal(t, model.Usage, got.Usage, "step %d: usage", i)
 			require.Equal(t, *model.Credits, *got.Credits, "step %d: credits", i)
 			if ok && st.refund {
-				r := apikeys.RefundRequest{ID: rec.ID, Cost: st.cost, WindowStart: got.Usage.WindowStart, RefilledAt: got.Usage.RefilledAt}
+				r := apikeys.RefundRequest{ID: rec.ID, Cost: st.cost, Version: got.Version, WindowStart: got.Usage.WindowStart, RefilledAt: got.Usage.RefilledAt}
 				require.NoError(t, s.Refund(ctx, r), "step %d", i)
 				c := *model.Credits
 				model.Credits = &c
@@ -383,7 +383,7 @@ func TestSpendExactAtTheBounds(t *testing.T) {
 		// Refund caps the credits at MaxQuota.
 		got, err := s.Get(ctx, rec.ID)
 		require.NoError(t, err)
-		require.NoError(t, s.Refund(ctx, apikeys.RefundRequest{ID: rec.ID, Cost: q, WindowStart: got.Usage.WindowStart, RefilledAt: got.Usage.RefilledAt}))
+		require.NoError(t, s.Refund(ctx, apikeys.RefundRequest{ID: rec.ID, Cost: q, Version: got.Version, WindowStart: got.Usage.WindowStart, RefilledAt: got.Usage.RefilledAt}))
 		got, err = s.Get(ctx, rec.ID)
 		require.NoError(t, err)
 		assert.Equal(t, int64(q), got.Credits.Remaining, "credits after a refund past MaxQuota")
