@@ -68,14 +68,18 @@ type Request struct {
 //     (ErrRateLimited, ErrCreditsExhausted) when they leave less.
 //
 // Only a request that passes rules 1 to 7 spends. A limited key's counters
-// are always spent in the store, in the same round trip as the read
-// (Store.Spend), with or without the cache: they are exact across
-// instances. Without the cache, the read and the spend come before rules 1
-// to 7 can be checked, and a request they then refuse gets its cost back
-// (Store.Refund, a second round trip on that refusal only); with the cache,
-// rules 1 to 7 are checked on the cached record first and again on the
-// record Spend returns. A key without limits costs one store read as
-// before, or none with the cache.
+// are always spent in the store, with or without the cache, so they are
+// exact across instances. Without the cache, a key this Manager has seen
+// limited before is read and spent from in one round trip (Store.Spend):
+// the read and the spend come before rules 1 to 7 can be checked, and a
+// request they then refuse gets its cost back (Store.Refund, a second
+// round trip on that refusal only). Any other key is read with Store.Get,
+// as before; if it turns out limited, rules 1 to 7 are checked on it and
+// then Spend reads and spends (a second round trip, the first time only).
+// With the cache, rules 1 to 7 are checked on the cached record first, and
+// the request costs one Spend. Either way rules 1 to 7 are checked again
+// on the record Spend returns. A key without limits costs one store read
+// as before, or none with the cache.
 //
 // On success it returns the key, with its counters after this request
 // (RateLimitLeft, CreditsLeft). Otherwise the error is ErrInvalidKey for
@@ -106,13 +110,26 @@ func (m *Manager) Authorize(ctx context.Context, key string, req Request) (Key, 
 		spent  bool
 		shared bool // rec's lists belong to the cache
 	)
-	if m.cache == nil {
+	if m.cache == nil && m.limitedIDs.has(parsed.id) {
+		// Known to be limited: read and spend in one round trip.
 		rec, spent, err = m.spend(ctx, parsed.id, digest, cost)
+		if errors.Is(err, ErrNotFound) || err == nil && !rec.Limited() {
+			m.limitedIDs.remove(parsed.id)
+		}
 	} else {
-		rec, err = m.cachedGet(ctx, parsed.id)
-		shared = true
+		if m.cache != nil {
+			rec, err = m.cachedGet(ctx, parsed.id)
+			shared = true
+		} else {
+			opCtx, cancel := m.op(ctx)
+			rec, err = m.store.Get(opCtx, parsed.id)
+			cancel()
+		}
 		if err == nil && rec.Limited() && digest.equal(rec.Digest) {
-			// Rules 1 to 7 on the cached record, so that a request they
+			if m.cache == nil {
+				m.limitedIDs.add(parsed.id)
+			}
+			// Rules 1 to 7 on the record read, so that a request they
 			// refuse spends nothing; then spend, and check the record
 			// Spend read.
 			if ruleErr := m.rules(&rec, &req); ruleErr == nil {

@@ -68,6 +68,10 @@ func TestReview3RefundAfterSetCreditsMintsCredit(t *testing.T) {
 			nk, err := m.Create(t.Context(), apikeys.CreateParams{Type: apikeys.Public, Name: "w", UserID: "alice",
 				AllowedOrigins: []string{"https://app.example"}, Credits: credits(5)})
 			require.NoError(t, err)
+			// One authorized request, so that the Manager knows the key
+			// is limited and reads it with Spend from now on.
+			_, err = m.Authorize(t.Context(), nk.Value, apikeys.Request{Origin: "https://app.example"})
+			require.NoError(t, err)
 			hook := func() {
 				_, err := m.Update(t.Context(), "alice", nk.ID, apikeys.UpdateParams{Credits: credits(tt.set)})
 				require.NoError(t, err)

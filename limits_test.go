@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -175,10 +176,15 @@ func TestAuthorizeCostOutOfRange(t *testing.T) {
 	}
 }
 
-// spendCounter counts Spends and Refunds.
+// spendCounter counts Gets, Spends and Refunds.
 type spendCounter struct {
 	*memstore.Store
 	spends, refunds, gets atomic.Int64
+}
+
+func (s *spendCounter) Get(ctx context.Context, id uuid.UUID) (apikeys.Record, error) {
+	s.gets.Add(1)
+	return s.Store.Get(ctx, id)
 }
 
 func (s *spendCounter) Spend(ctx context.Context, r apikeys.SpendRequest) (apikeys.Record, bool, error) {
@@ -213,6 +219,13 @@ func TestRefusedRequestsSpendNothing(t *testing.T) {
 				RateLimit: rate(2, 60), Credits: credits(2),
 			})
 			require.NoError(t, err)
+			ok := apikeys.Request{Origin: "https://app.example", Scopes: []string{"calls:write"}}
+			// One authorized request first: from then on an uncached
+			// Manager knows the key is limited, and reads and spends in
+			// one call, before the rules can refuse.
+			_, err = m.Authorize(t.Context(), nk.Value, ok)
+			require.NoError(t, err)
+			spendsBefore := s.spends.Load()
 			refused := []apikeys.Request{
 				{Origin: "https://evil.example", Scopes: []string{"calls:write"}},
 				{Origin: "https://app.example"},
@@ -226,15 +239,13 @@ func TestRefusedRequestsSpendNothing(t *testing.T) {
 				}
 			}
 			if cached {
-				assert.Zero(t, s.spends.Load()+s.refunds.Load(), "refused on the cached record, before spending")
+				assert.Zero(t, s.spends.Load()-spendsBefore+s.refunds.Load(), "refused on the cached record, before spending")
 			} else {
-				assert.Equal(t, s.spends.Load(), s.refunds.Load(), "every refused spend refunded")
+				assert.Equal(t, int64(9), s.spends.Load()-spendsBefore, "read with Spend")
+				assert.Equal(t, int64(9), s.refunds.Load(), "every refused spend refunded")
 			}
-			ok := apikeys.Request{Origin: "https://app.example", Scopes: []string{"calls:write"}}
-			for i := range 2 {
-				_, err := m.Authorize(t.Context(), nk.Value, ok)
-				require.NoError(t, err, "allowed request %d", i+1)
-			}
+			_, err = m.Authorize(t.Context(), nk.Value, ok)
+			require.NoError(t, err, "the second allowed request")
 			_, err = m.Authorize(t.Context(), nk.Value, ok)
 			require.ErrorIs(t, err, apikeys.ErrRateLimited)
 
@@ -422,4 +433,43 @@ func TestLimitErrorMessage(t *testing.T) {
 	err := error(&apikeys.LimitError{Err: apikeys.ErrRateLimited, RetryAfter: 1500 * time.Millisecond})
 	assert.Equal(t, "apikeys: rate limit exceeded for this key; retry after 2s", err.Error())
 	assert.True(t, errors.Is(err, apikeys.ErrRateLimited))
+}
+
+// TestUncachedAuthorizeCalls: without the cache, a key without limits
+// costs one Get per request, as before issue 13; a limited key one Spend,
+// after a Get and a Spend the first time; a key whose limits were removed
+// goes back to Get.
+func TestUncachedAuthorizeCalls(t *testing.T) {
+	t.Parallel()
+	s := &spendCounter{Store: memstore.New()}
+	m, err := apikeys.New(s, nil)
+	require.NoError(t, err)
+	create := func(p apikeys.CreateParams) apikeys.NewKey {
+		p.Type, p.Name, p.UserID = apikeys.Public, "k", "alice"
+		nk, err := m.Create(t.Context(), p)
+		require.NoError(t, err)
+		return nk
+	}
+	calls := func(key string, n int) (gets, spends int64) {
+		g, sp := s.gets.Load(), s.spends.Load()
+		for range n {
+			_, err := m.Authorize(t.Context(), key, apikeys.Request{})
+			require.NoError(t, err)
+		}
+		return s.gets.Load() - g, s.spends.Load() - sp
+	}
+	free := create(apikeys.CreateParams{})
+	gets, spends := calls(free.Value, 3)
+	assert.Equal(t, [2]int64{3, 0}, [2]int64{gets, spends}, "unlimited: Gets only")
+
+	limited := create(apikeys.CreateParams{RateLimit: rate(100, 60)})
+	gets, spends = calls(limited.Value, 1)
+	assert.Equal(t, [2]int64{1, 1}, [2]int64{gets, spends}, "limited, first time: a Get, then a Spend")
+	gets, spends = calls(limited.Value, 3)
+	assert.Equal(t, [2]int64{0, 3}, [2]int64{gets, spends}, "limited, known: one Spend each")
+
+	_, err = m.Update(t.Context(), "alice", limited.ID, apikeys.UpdateParams{RemoveRateLimit: true})
+	require.NoError(t, err)
+	gets, spends = calls(limited.Value, 3)
+	assert.Equal(t, [2]int64{2, 1}, [2]int64{gets, spends}, "limits removed: Spend shows it once, then Gets")
 }

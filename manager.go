@@ -100,6 +100,8 @@ type Manager struct {
 
 	lastUsed *lastUsed // nil when off
 
+	limitedIDs *limitedSet // keys seen limited, for uncached Authorize
+
 	bgCtx     context.Context // ends background work
 	stop      context.CancelFunc
 	bg        sync.WaitGroup
@@ -169,7 +171,7 @@ func New(store Store, cfg *Config) (*Manager, error) {
 		c.LastUsedInterval = time.Minute
 	}
 	// Build the Manager only now: it keeps the normalized Config.
-	m := &Manager{store: store, cfg: c, digest: newDigester(c.Pepper), log: c.ErrorLog}
+	m := &Manager{store: store, cfg: c, digest: newDigester(c.Pepper), log: c.ErrorLog, limitedIDs: newLimitedSet()}
 	if c.Cache != nil {
 		ch, err := newCache(*c.Cache)
 		if err != nil {

@@ -149,8 +149,9 @@ type Store interface {
 	// the call, counters included, and whether it spent; ErrNotFound when
 	// there is no record. A record without limits, or with another digest,
 	// is returned unchanged and unspent; a refused charge changes nothing
-	// stored. The Manager calls Spend instead of Get to authorize without
-	// a cached record, so it must cost about one Get: one round trip.
+	// stored. The Manager calls it for every request of a key it knows to
+	// be limited, and reads other keys with Get: it must cost one round
+	// trip.
 	Spend(ctx context.Context, s SpendRequest) (Record, bool, error)
 
 	// Refund gives back r.Cost to the record's counters, if its Version
