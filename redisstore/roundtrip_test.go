@@ -69,9 +69,10 @@ func TestAuthorizeOneRoundTrip(t *testing.T) {
 			_, err = m.Delete(ctx, "alice", other.ID)
 			require.NoError(t, err)
 			metered, _ := limitedKey(t, s, apikeys.CreateParams{Scopes: []string{"calls:read"}},
-				&apikeys.RateLimit{Limit: apikeys.MaxQuota, WindowSeconds: 60}, &apikeys.Credits{Remaining: 2})
-			// Authorize reads with Store.Spend and refunds with Store.Refund,
-			// scripts, which cost one more round trip the first time on a
+				&apikeys.RateLimit{Limit: apikeys.MaxQuota, WindowSeconds: 60}, &apikeys.Credits{Remaining: 3})
+			// Authorize reads a key it knows to be limited with Store.Spend
+			// (a Get, then a Spend, the first time) and refunds with
+			// Store.Refund, scripts, which cost one more round trip the first time on a
 			// server that does not have them yet (EVALSHA, then EVAL): count
 			// as after a service's first requests.
 			require.NoError(t, spendScript.Load(ctx, rdb).Err())
@@ -92,6 +93,7 @@ func TestAuthorizeOneRoundTrip(t *testing.T) {
 				{"scope refused", restricted.Value, apikeys.Request{ClientIP: office, Scopes: []string{"calls:write"}}, apikeys.ErrInsufficientScope, 1},
 				{"disabled key", disabled.Value, apikeys.Request{}, apikeys.ErrKeyDisabled, 1},
 				{"deleted key", other.Value, apikeys.Request{}, apikeys.ErrInvalidKey, 1},
+				{"limited, first request: read, then spent", metered, apikeys.Request{Scopes: []string{"calls:read"}}, nil, 2},
 				{"limited, allowed", metered, apikeys.Request{Scopes: []string{"calls:read"}}, nil, 1},
 				{"limited, scope refused: spent, then refunded", metered, apikeys.Request{Scopes: []string{"calls:write"}}, apikeys.ErrInsufficientScope, 2},
 				{"limited, allowed with what was refunded", metered, apikeys.Request{Scopes: []string{"calls:read"}}, nil, 1},
