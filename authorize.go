@@ -76,8 +76,9 @@ type Request struct {
 // round trip on that refusal only). Any other key is read with Store.Get,
 // as before; if it turns out limited, rules 1 to 7 are checked on it and
 // then Spend reads and spends (a second round trip, the first time only).
-// With the cache, rules 1 to 7 are checked on the cached record first, and
-// the request costs one Spend. Either way rules 1 to 7 are checked again
+// (A Local store, whose Spend costs what its Get does, is always read with
+// Spend.) With the cache, rules 1 to 7 are checked on the cached record
+// first, and the request costs one Spend. Either way rules 1 to 7 are checked again
 // on the record Spend returns. A key without limits costs one store read
 // as before, or none with the cache.
 //
@@ -110,10 +111,11 @@ func (m *Manager) Authorize(ctx context.Context, key string, req Request) (Key, 
 		spent  bool
 		shared bool // rec's lists belong to the cache
 	)
-	if m.cache == nil && m.limitedIDs.has(parsed.id) {
-		// Known to be limited: read and spend in one round trip.
+	if m.cache == nil && (m.limitedIDs == nil || m.limitedIDs.has(parsed.id)) {
+		// A Local store, or a key known to be limited: read and spend
+		// in one call.
 		rec, spent, err = m.spend(ctx, parsed.id, digest, cost)
-		if errors.Is(err, ErrNotFound) || err == nil && !rec.Limited() {
+		if m.limitedIDs != nil && (errors.Is(err, ErrNotFound) || err == nil && !rec.Limited()) {
 			m.limitedIDs.remove(parsed.id)
 		}
 	} else {

@@ -435,14 +435,17 @@ func TestLimitErrorMessage(t *testing.T) {
 	assert.True(t, errors.Is(err, apikeys.ErrRateLimited))
 }
 
-// TestUncachedAuthorizeCalls: without the cache, a key without limits
+// TestUncachedAuthorizeCalls: without the cache, on a store that is not
+// Local, a key without limits
 // costs one Get per request, as before issue 13; a limited key one Spend,
 // after a Get and a Spend the first time; a key whose limits were removed
 // goes back to Get.
 func TestUncachedAuthorizeCalls(t *testing.T) {
 	t.Parallel()
 	s := &spendCounter{Store: memstore.New()}
-	m, err := apikeys.New(s, nil)
+	// As a remote store: memstore is Local, and Local stores are always
+	// read with Spend.
+	m, err := apikeys.New(struct{ apikeys.Store }{s}, nil)
 	require.NoError(t, err)
 	create := func(p apikeys.CreateParams) apikeys.NewKey {
 		p.Type, p.Name, p.UserID = apikeys.Public, "k", "alice"

@@ -100,7 +100,7 @@ type Manager struct {
 
 	lastUsed *lastUsed // nil when off
 
-	limitedIDs *limitedSet // keys seen limited, for uncached Authorize
+	limitedIDs *limitedSet // keys seen limited, for uncached Authorize; nil for Local stores
 
 	bgCtx     context.Context // ends background work
 	stop      context.CancelFunc
@@ -171,7 +171,10 @@ func New(store Store, cfg *Config) (*Manager, error) {
 		c.LastUsedInterval = time.Minute
 	}
 	// Build the Manager only now: it keeps the normalized Config.
-	m := &Manager{store: store, cfg: c, digest: newDigester(c.Pepper), log: c.ErrorLog, limitedIDs: newLimitedSet()}
+	m := &Manager{store: store, cfg: c, digest: newDigester(c.Pepper), log: c.ErrorLog}
+	if _, local := store.(Local); !local {
+		m.limitedIDs = newLimitedSet()
+	}
 	if c.Cache != nil {
 		ch, err := newCache(*c.Cache)
 		if err != nil {
