@@ -76,8 +76,8 @@ type Request struct {
 // round trip on that refusal only). Any other key is read with Store.Get,
 // as before; if it turns out limited, rules 1 to 7 are checked on it and
 // then Spend reads and spends (a second round trip, the first time only).
-// (A Local store, whose Spend costs what its Get does, is always read with
-// Spend.) With the cache, rules 1 to 7 are checked on the cached record
+// (A Local store is always read with Get first: it has no round trips to
+// save, and its limited keys never need a refund.) With the cache, rules 1 to 7 are checked on the cached record
 // first, and the request costs one Spend. Either way rules 1 to 7 are checked again
 // on the record Spend returns. A key without limits costs one store read
 // as before, or none with the cache.
@@ -111,11 +111,10 @@ func (m *Manager) Authorize(ctx context.Context, key string, req Request) (Key, 
 		spent  bool
 		shared bool // rec's lists belong to the cache
 	)
-	if m.cache == nil && (m.limitedIDs == nil || m.limitedIDs.has(parsed.id)) {
-		// A Local store, or a key known to be limited: read and spend
-		// in one call.
+	if m.cache == nil && m.limitedIDs != nil && m.limitedIDs.has(parsed.id) {
+		// Known to be limited: read and spend in one round trip.
 		rec, spent, err = m.spend(ctx, parsed.id, digest, cost)
-		if m.limitedIDs != nil && (errors.Is(err, ErrNotFound) || err == nil && !rec.Limited()) {
+		if errors.Is(err, ErrNotFound) || err == nil && !rec.Limited() {
 			m.limitedIDs.remove(parsed.id)
 		}
 	} else {
@@ -128,7 +127,7 @@ func (m *Manager) Authorize(ctx context.Context, key string, req Request) (Key, 
 			cancel()
 		}
 		if err == nil && rec.Limited() && digest.equal(rec.Digest) {
-			if m.cache == nil {
+			if m.cache == nil && m.limitedIDs != nil {
 				m.limitedIDs.add(parsed.id)
 			}
 			// Rules 1 to 7 on the record read, so that a request they

@@ -41,7 +41,9 @@ func spendHookEnv(t *testing.T) (*spendHookStore, *apikeys.Manager, *clock) {
 	t.Helper()
 	s := &spendHookStore{Store: memstore.New()}
 	c := newClock()
-	m, err := apikeys.New(s, &apikeys.Config{Now: c.now})
+	// As a remote store, whose known limited keys are read with Spend
+	// before the rules (a Local store is always read with Get first).
+	m, err := apikeys.New(struct{ apikeys.Store }{s}, &apikeys.Config{Now: c.now})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, m.Close(context.Background())) })
 	return s, m, c

@@ -211,7 +211,9 @@ func TestRefusedRequestsSpendNothing(t *testing.T) {
 			if cached {
 				cfg.Cache = &apikeys.CacheConfig{}
 			}
-			m, err := apikeys.New(s, cfg)
+			// As a remote store, whose known limited keys are read with
+			// Spend (a Local store is always read with Get first).
+			m, err := apikeys.New(struct{ apikeys.Store }{s}, cfg)
 			require.NoError(t, err)
 			nk, err := m.Create(t.Context(), apikeys.CreateParams{
 				Type: apikeys.Public, Name: "k", UserID: "alice",

@@ -100,7 +100,7 @@ type Manager struct {
 
 	lastUsed *lastUsed // nil when off
 
-	limitedIDs *limitedSet // keys seen limited, for uncached Authorize; nil for Local stores
+	limitedIDs *limitedSet // keys seen limited, for uncached Authorize; nil for Local stores (always Get first)
 
 	bgCtx     context.Context // ends background work
 	stop      context.CancelFunc
