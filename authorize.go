@@ -103,6 +103,9 @@ func (m *Manager) Authorize(ctx context.Context, key string, req Request) (Key, 
 	}
 	parsed, err := parseKey(m.cfg.Prefix, key)
 	if err != nil {
+		if LooksLikeToken(key) {
+			return m.authorizeToken(ctx, key, req, cost)
+		}
 		return Key{}, ErrInvalidKey
 	}
 	digest := m.digest.digest(key)

@@ -61,7 +61,17 @@ type Key struct {
 	// one. The key is being retired: it works until ExpiresAt (its grace
 	// period), cannot be rotated again, and cannot manage keys.
 	SuccessorID uuid.UUID `json:"successor_id,omitzero"`
+
+	// token marks the key a browser token acts as (Authorize of a token):
+	// its parent's id and owner, the token's restrictions.
+	token bool
 }
+
+// IsToken reports whether the key is what a browser token acts as: a key
+// returned by Authorize for a token, with the parent key's id and owner
+// and the token's restrictions. Such a key cannot manage keys or mint
+// tokens.
+func (k *Key) IsToken() bool { return k.token }
 
 // Expired reports whether the key has an expiry at or before now.
 func (k *Key) Expired(now time.Time) bool {

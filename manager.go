@@ -70,6 +70,17 @@ type Config struct {
 	// minute; negative turns recording off.
 	LastUsedInterval time.Duration
 
+	// TokenKeys turn on browser tokens (MintToken): the first key signs,
+	// every key verifies, so that signing keys can be rotated by putting a
+	// new one first and keeping the old one, without its PrivateKey, until
+	// its tokens have expired. Keep private keys outside the store, as the
+	// pepper. Default none: tokens are off, MintToken fails with
+	// ErrTokensDisabled and Authorize refuses tokens as invalid keys.
+	TokenKeys []TokenKey
+	// MaxTokenTTL bounds a token's time to live. Default 1 hour; 1 second
+	// to 24 hours.
+	MaxTokenTTL time.Duration
+
 	// ErrorLog receives failures that do not fail an operation, such as a
 	// notification that could not be published. Default slog.Default().
 	ErrorLog *slog.Logger
@@ -100,6 +111,7 @@ type Manager struct {
 
 	lastUsed *lastUsed // nil when off
 
+	tokens     *tokenSigner // nil: tokens are off
 	limitedIDs *limitedSet // keys seen limited, for uncached Authorize; nil for Local stores (always Get first)
 
 	bgCtx     context.Context // ends background work
@@ -175,6 +187,11 @@ func New(store Store, cfg *Config) (*Manager, error) {
 	if _, local := store.(Local); !local {
 		m.limitedIDs = newLimitedSet()
 	}
+	ts, err := newTokenSigner(c.TokenKeys, c.MaxTokenTTL)
+	if err != nil {
+		return nil, err
+	}
+	m.tokens = ts
 	if c.Cache != nil {
 		ch, err := newCache(*c.Cache)
 		if err != nil {

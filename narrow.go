@@ -72,6 +72,9 @@ func (m *Manager) actor(ctx context.Context, userID, scope string) (*Record, err
 	if !ok {
 		return nil, nil
 	}
+	if k.token {
+		return nil, &PermissionError{Field: "key", Reason: "a browser token cannot manage keys or mint tokens"}
+	}
 	opCtx, cancel := m.op(ctx)
 	rec, err := m.store.Get(opCtx, k.ID)
 	cancel()

@@ -339,7 +339,7 @@ func (mw *Middleware) handler(next http.Handler, rt Route) http.Handler {
 		if len(origins) == 1 {
 			origin = origins[0]
 		}
-		key, problem := credentials(r)
+		key, bearer, problem := credentials(r)
 		if problem != "" {
 			mw.render(w, r, &Refusal{Status: http.StatusBadRequest, Message: problem})
 			return
@@ -349,9 +349,10 @@ func (mw *Middleware) handler(next http.Handler, rt Route) http.Handler {
 			mw.render(w, r, &Refusal{Status: http.StatusUnauthorized, Message: "an API key is required: send Authorization: Bearer <key> or X-API-Key: <key>"})
 			return
 		}
-		if !apikeys.ValidKeyFormat(mw.m.Prefix(), key) {
+		if !apikeys.ValidKeyFormat(mw.m.Prefix(), key) && !(bearer && apikeys.LooksLikeToken(key)) {
 			// Garbage never reaches Config.Resource (which may read the
 			// body) or the store; the answer is that of any invalid key.
+			// Browser tokens come only as Authorization: Bearer.
 			mw.refuse(w, r, apikeys.ErrInvalidKey)
 			return
 		}
@@ -401,35 +402,36 @@ func corsAllowed(k *apikeys.Key, origin string) bool {
 	return apikeys.IsOrigin(origin) && k.AllowsOrigin(origin)
 }
 
-// credentials returns the presented key, or a reason the request's
-// credentials are unusable.
-func credentials(r *http.Request) (key, problem string) {
+// credentials returns the presented key (or browser token) and whether it
+// came as Authorization: Bearer, or a reason the request's credentials are
+// unusable.
+func credentials(r *http.Request) (key string, bearer bool, problem string) {
 	auth, xkey := r.Header.Values("Authorization"), r.Header.Values("X-API-Key")
 	switch {
 	case len(auth) > 1:
-		return "", "more than one Authorization header"
+		return "", false, "more than one Authorization header"
 	case len(xkey) > 1:
-		return "", "more than one X-API-Key header"
+		return "", false, "more than one X-API-Key header"
 	case len(auth) == 1 && len(xkey) == 1:
-		return "", "send the key in Authorization or X-API-Key, not both"
+		return "", false, "send the key in Authorization or X-API-Key, not both"
 	case len(xkey) == 1:
 		key = strings.TrimSpace(xkey[0])
 		if key == "" {
-			return "", "empty X-API-Key header"
+			return "", false, "empty X-API-Key header"
 		}
-		return key, ""
+		return key, false, ""
 	case len(auth) == 1:
 		scheme, token, _ := strings.Cut(strings.TrimSpace(auth[0]), " ")
 		if !strings.EqualFold(scheme, "Bearer") {
-			return "", "the Authorization scheme must be Bearer"
+			return "", false, "the Authorization scheme must be Bearer"
 		}
 		token = strings.TrimSpace(token)
 		if token == "" || strings.ContainsAny(token, " \t") {
-			return "", "malformed Authorization header: use Bearer <key>"
+			return "", false, "malformed Authorization header: use Bearer <key>"
 		}
-		return token, ""
+		return token, true, ""
 	}
-	return "", ""
+	return "", false, ""
 }
 
 // refusals maps each refusal of a valid key to its restriction.
