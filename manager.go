@@ -112,7 +112,7 @@ type Manager struct {
 	lastUsed *lastUsed // nil when off
 
 	tokens     *tokenSigner // nil: tokens are off
-	limitedIDs *limitedSet // keys seen limited, for uncached Authorize; nil for Local stores (always Get first)
+	limitedIDs *limitedSet  // keys seen limited, for uncached Authorize; nil for Local stores (always Get first)
 
 	bgCtx     context.Context // ends background work
 	stop      context.CancelFunc
