@@ -341,7 +341,7 @@ func (m *Manager) verifyToken(raw string) (*verifiedToken, bool) {
 	if err != nil {
 		return nil, false
 	}
-	v := &verifiedToken{parent: parent, expires: c.ExpiresAt.Time, origins: c.Origins, assistants: c.Assistants, transient: c.Transient}
+	v := &verifiedToken{parent: parent, expires: c.ExpiresAt.Time.UTC(), origins: c.Origins, assistants: c.Assistants, transient: c.Transient}
 	if c.Scope != "" {
 		v.scopes = strings.Fields(c.Scope)
 	}
