@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -252,4 +253,89 @@ func BenchmarkAuthorizeLimited(b *testing.B) {
 			})
 		}
 	}
+}
+
+// BenchmarkAuthorizeToken compares, with the verification cache, a browser
+// token used again (its signature verified once, its parent cached) with
+// a key (cached), interleaved, and reports a token's first verification
+// (an Ed25519 check) on its own.
+func BenchmarkAuthorizeToken(b *testing.B) {
+	tk, err := apikeys.NewTokenKey()
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := memstore.New()
+	cfg := &apikeys.Config{Cache: &apikeys.CacheConfig{}, TokenKeys: []apikeys.TokenKey{tk}, LastUsedInterval: -1}
+	m, err := apikeys.New(s, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	parent, err := m.Create(ctx, apikeys.CreateParams{Type: apikeys.Private, Name: "server", UserID: "user-1"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	key, err := m.Create(ctx, apikeys.CreateParams{
+		Type: apikeys.Public, Name: "web", UserID: "user-1",
+		AllowedOrigins: []string{"https://app.example.com"}, AllowedAssistants: []string{"asst-1", "asst-2", "asst-3"},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	params := apikeys.TokenParams{KeyID: parent.ID, AllowedOrigins: &[]string{"https://app.example.com"}, AllowedAssistants: &[]string{"asst-1", "asst-2", "asst-3"}, TTL: time.Hour}
+	tok, err := m.MintToken(ctx, "user-1", params)
+	if err != nil {
+		b.Fatal(err)
+	}
+	req := apikeys.Request{Origin: "https://app.example.com", AssistantID: "asst-3"}
+	authorize := func(b *testing.B, m *apikeys.Manager, v string) {
+		if _, err := m.Authorize(ctx, v, req); err != nil {
+			b.Fatal(err)
+		}
+	}
+	authorize(b, m, tok.Token)
+	authorize(b, m, key.Value)
+	b.Run("interleaved", func(b *testing.B) {
+		b.ReportAllocs()
+		var tKey, tTok time.Duration
+		for b.Loop() {
+			t0 := time.Now()
+			authorize(b, m, key.Value)
+			t1 := time.Now()
+			authorize(b, m, tok.Token)
+			tKey += t1.Sub(t0)
+			tTok += time.Since(t1)
+		}
+		b.ReportMetric(float64(tKey.Nanoseconds())/float64(b.N), "key-ns/op")
+		b.ReportMetric(float64(tTok.Nanoseconds())/float64(b.N), "token-ns/op")
+		b.ReportMetric(float64(tTok)/float64(tKey), "token/key")
+	})
+	b.Run("first-verification", func(b *testing.B) {
+		// Distinct tokens, each seen once by its Manager: a new Manager
+		// (an empty token cache) every len(pool) requests.
+		pool := make([]string, 1024)
+		for i := range pool {
+			t, err := m.MintToken(ctx, "user-1", params)
+			if err != nil {
+				b.Fatal(err)
+			}
+			pool[i] = t.Token
+		}
+		var fresh *apikeys.Manager
+		i := 0
+		b.ReportAllocs()
+		for b.Loop() {
+			if i%len(pool) == 0 {
+				b.StopTimer()
+				if fresh, err = apikeys.New(s, cfg); err != nil {
+					b.Fatal(err)
+				}
+				authorize(b, fresh, key.Value) // the parent's store: warm the key cache
+				authorize(b, fresh, tok.Token)
+				b.StartTimer()
+			}
+			authorize(b, fresh, pool[i%len(pool)])
+			i++
+		}
+	})
 }
