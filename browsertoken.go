@@ -252,7 +252,6 @@ func (m *Manager) MintToken(ctx context.Context, userID string, p TokenParams) (
 			Issuer:    m.cfg.Prefix,
 			Subject:   parent.ID.String(),
 			IssuedAt:  jwt.NewNumericDate(now),
-			NotBefore: jwt.NewNumericDate(now),
 			ExpiresAt: jwt.NewNumericDate(k.ExpiresAt),
 			ID:        base64.RawURLEncoding.EncodeToString(jti),
 		},
@@ -331,7 +330,7 @@ func (m *Manager) verifyToken(raw string) (*verifiedToken, bool) {
 	},
 		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
 		jwt.WithIssuer(m.cfg.Prefix),
-		jwt.WithExpirationRequired(),
+		jwt.WithExpirationRequired(), jwt.WithStrictDecoding(),
 		jwt.WithTimeFunc(m.cfg.Now),
 	)
 	if err != nil || c.ExpiresAt == nil {
