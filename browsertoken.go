@@ -36,9 +36,10 @@ const DefaultTokenTTL = 10 * time.Minute
 // MaxTokenTTLLimit bounds Config.MaxTokenTTL.
 const MaxTokenTTLLimit = 24 * time.Hour
 
-// maxTokenLen bounds what Authorize parses as a token: a token with every
-// list at its largest is far shorter.
-const maxTokenLen = 64 << 10
+// maxTokenLen bounds a token: MintToken refuses to mint a longer one, and
+// Authorize does not parse one. 8 KiB, what proxies commonly allow for a
+// header; a token with a few origins and assistants is under 1 KiB.
+const maxTokenLen = 8 << 10
 
 // TokenKey is one Ed25519 key of Config.TokenKeys.
 type TokenKey struct {
@@ -264,6 +265,9 @@ func (m *Manager) MintToken(ctx context.Context, userID string, p TokenParams) (
 	if err != nil {
 		return Token{}, fmt.Errorf("apikeys: mint token: %w", err)
 	}
+	if len(signed) > maxTokenLen {
+		return Token{}, &ValidationError{Field: "token", Reason: fmt.Sprintf("would be %d bytes, more than %d: name fewer origins, assistants or scopes", len(signed), maxTokenLen)}
+	}
 	return Token{Token: signed, ExpiresAt: k.ExpiresAt.UTC(), KeyID: parent.ID}, nil
 }
 
@@ -377,7 +381,7 @@ func (m *Manager) authorizeToken(ctx context.Context, raw string, req Request, c
 	}
 	k, err := m.tokenKey(&rec, v, &req)
 	if err != nil {
-		return Key{}, err
+		return k, err // zero for ErrInvalidKey; the token's key for a refusal, for CORS
 	}
 	if rec.Limited() {
 		fresh, spent, err := m.spend(ctx, v.parent, rec.Digest, cost)
@@ -392,7 +396,7 @@ func (m *Manager) authorizeToken(ctx context.Context, raw string, req Request, c
 			if spent {
 				m.refund(ctx, &fresh, cost)
 			}
-			return Key{}, err
+			return k, err
 		}
 		if fresh.Limited() && !spent {
 			k.Usage, k.Credits = fresh.Usage, fresh.Credits

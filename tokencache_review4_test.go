@@ -9,7 +9,7 @@ import (
 )
 
 // TestReview4TokenCacheFullOfLiveTokens: the verified-token cache refuses
-// new entries while it holds maxCachedTokens live ones. Whoever can get
+// new entries while it is full of live ones. Whoever can get
 // tokens minted (a backend that mints one per page view, for any visitor)
 // fills it with tokens that live for up to MaxTokenTTL; from then on no
 // other user's token is cached, so every request with one costs an Ed25519
@@ -33,7 +33,7 @@ func TestReview4TokenCacheFullOfLiveTokens(t *testing.T) {
 			t.Parallel()
 			c := newTokenCache()
 			flood := &verifiedToken{parent: uuid.New(), expires: now.Add(tt.filler)}
-			for i := range maxCachedTokens {
+			for i := range maxTokenCacheBytes/tokenEntryOverhead + 1 { // more than fit
 				c.put("flood."+strconv.Itoa(i)+".sig", flood, now)
 			}
 			mine := &verifiedToken{parent: uuid.New(), expires: now.Add(10 * time.Minute)}
