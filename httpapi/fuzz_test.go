@@ -1,6 +1,8 @@
 package httpapi_test
 
 import (
+	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,9 +13,11 @@ import (
 	"github.com/keyward/apikeys/memstore"
 )
 
-// FuzzRequestBody feeds arbitrary bodies to create and update: every
-// answer is 2xx or 400 (never 5xx, never a panic), a 400 stores nothing,
-// and a success changes exactly what it says.
+// FuzzRequestBody feeds arbitrary bodies to create, update and mint:
+// every answer is 2xx or 400 (403 for a token asking for more than its
+// key, or naming another key), never 5xx, never a panic; a 400 stores
+// nothing, and a success changes exactly what it says (minting stores
+// nothing at all).
 func FuzzRequestBody(f *testing.F) {
 	for _, s := range []string{
 		`{"api_key":{"name":"x","key_type":"public"}}`,
@@ -24,12 +28,16 @@ func FuzzRequestBody(f *testing.F) {
 		`{"api_key":{"name":"x","key_type":"public","rate_limit":{"limit":100,"window_seconds":60},"credits":{"remaining":1000,"refill":{"amount":1000,"interval_seconds":86400}}}}`,
 		`{"api_key":{"rate_limit":null,"credits":{"remaining":1e3,"refill":null}}}`,
 		`{"api_key":{"rate_limit":{"limit":-1,"window_seconds":9223372036854775807},"credits":{"remaining":5,"refill":{"amount":1}}}}`,
+		// POST /api_keys/tokens
+		`{"token":{"allowed_origins":["https://app.example.com"],"allowed_assistants":["a1"],"transient_assistant":false,"scopes":["calls:read"],"ttl_seconds":600}}`,
+		`{"token":{}}`, `{"token":null}`, `{"token":{"ttl_seconds":0}}`, `{"token":{"ttl_seconds":1e400}}`, `{"token":{"ttl_seconds":-9223372036854775808}}`,
+		`{"token":{"key_id":"00000000-0000-0000-0000-000000000000","expires_at":null}}`, `{"token":{"allowed_origins":["*"],"scopes":[1]}}`,
 	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, body string) {
 		store := memstore.New()
-		m, err := apikeys.New(store, nil)
+		m, err := apikeys.New(store, &apikeys.Config{TokenKeys: []apikeys.TokenKey{fuzzTokenKey}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -64,5 +72,48 @@ func FuzzRequestBody(f *testing.F) {
 				t.Fatalf("%s %q: unexpected %d %s", target.method, body, w.Code, w.Body)
 			}
 		}
+
+		// Minting, with a private key of the user in the context (the
+		// seed key is public, and the store holds 1 or 2 keys by now).
+		n := store.Len()
+		priv, err := m.Create(apikeys.WithoutKey(t.Context()), apikeys.CreateParams{Type: apikeys.Private, Name: "minter", UserID: "u", Scopes: []string{apikeys.ScopeKeysWrite, "calls:read"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pk, err := m.Get(t.Context(), "u", priv.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := httptest.NewRequest("POST", "/api_keys/tokens", strings.NewReader(body))
+		r = r.WithContext(apikeys.NewContext(r.Context(), pk))
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		switch {
+		case w.Code != 201 && w.Code != 400 && w.Code != 403:
+			t.Fatalf("mint %q: unexpected %d %s", body, w.Code, w.Body)
+		case store.Len() != n+1:
+			t.Fatalf("minting stored something: %q", body)
+		case w.Code == 201:
+			var res struct {
+				Data apikeys.Token `json:"data"`
+			}
+			if err := json.Unmarshal(w.Body.Bytes(), &res); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := m.Authorize(t.Context(), res.Data.Token, apikeys.Request{}); err == nil && len(pk.Scopes) > 0 {
+				t.Fatalf("mint %q: a token of a scoped key authorized a request naming no scope", body)
+			} else if errors.Is(err, apikeys.ErrInvalidKey) {
+				t.Fatalf("mint %q: the minted token is invalid", body)
+			}
+		}
 	})
 }
+
+// fuzzTokenKey signs the fuzzed Managers' tokens.
+var fuzzTokenKey = func() apikeys.TokenKey {
+	k, err := apikeys.NewTokenKey()
+	if err != nil {
+		panic(err)
+	}
+	return k
+}()

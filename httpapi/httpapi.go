@@ -6,6 +6,8 @@
 //	PUT    {prefix}/api_keys/{id}          partial update
 //	DELETE {prefix}/api_keys/{id}          delete: 200 with the deleted key
 //	POST   {prefix}/api_keys/{id}/rotate   rotate: {"grace_period_seconds": N}; 201 with the new key_value
+//	POST   {prefix}/api_keys/tokens        mint a browser token from the authenticated key: 201 (see MintToken below)
+//	GET    {prefix}/api_keys/tokens/jwks.json   the public keys that verify tokens (see JWKS)
 //
 // Responses use the platform's envelope,
 // {"status":{"code":200,"message":"Success"},"data":...}, and for errors
@@ -119,6 +121,7 @@ func New(m *apikeys.Manager, cfg *Config) (http.Handler, error) {
 		{base, map[string]http.HandlerFunc{"GET": h.list, "POST": h.create}},
 		{base + "/{id}", map[string]http.HandlerFunc{"GET": h.get, "PUT": h.update, "DELETE": h.delete}},
 		{base + "/{id}/rotate", map[string]http.HandlerFunc{"POST": h.rotate}},
+		{base + "/tokens/jwks.json", map[string]http.HandlerFunc{"GET": newJWKS(m).ServeHTTP}},
 	}
 	for _, r := range routes {
 		var allow []string
@@ -130,11 +133,29 @@ func New(m *apikeys.Manager, cfg *Config) (http.Handler, error) {
 		}
 		slices.Sort(allow)
 		for method, fn := range r.methods {
+			if strings.HasSuffix(r.path, "/jwks.json") {
+				h.mux.Handle(method+" "+r.path, fn) // public keys: no owner needed
+				continue
+			}
 			h.mux.Handle(method+" "+r.path, h.withOwner(fn))
 		}
-		h.mux.HandleFunc(r.path, func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Allow", strings.Join(allow, ", "))
-			envelope.WriteError(w, http.StatusMethodNotAllowed, "method not allowed; allowed: "+strings.Join(allow, ", "), nil, nil)
+		isID := r.path == base+"/{id}"
+		h.mux.HandleFunc(r.path, func(w http.ResponseWriter, req *http.Request) {
+			if isID && req.PathValue("id") == "tokens" {
+				methodNotAllowed(w, tokensAllow)
+				return
+			}
+			methodNotAllowed(w, allow)
+		})
+	}
+	// {base}/tokens is more specific than {base}/{id} for each method of
+	// the latter, and "tokens" is never a key id: the methods of
+	// {base}/{id} other than POST are 405 here, and so is any other method
+	// (the method-less {base}/{id} pattern above answers for "tokens").
+	h.mux.Handle("POST "+base+"/tokens", h.withOwner(h.mintToken))
+	for _, method := range []string{"GET", "PUT", "DELETE"} {
+		h.mux.HandleFunc(method+" "+base+"/tokens", func(w http.ResponseWriter, _ *http.Request) {
+			methodNotAllowed(w, tokensAllow)
 		})
 	}
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
@@ -150,7 +171,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // RequiredScopes returns the scope a request to the handler needs:
-// api_keys:read for GET and HEAD, api_keys:write for everything else. Give
+// api_keys:read for GET and HEAD, api_keys:write for everything else
+// (minting a token, POST {prefix}/api_keys/tokens, included). Give
 // it to the middleware's Route, so that a key scoped to other work is
 // refused before the handler runs:
 //
@@ -162,6 +184,12 @@ func RequiredScopes(r *http.Request) []string {
 		return readScopes
 	}
 	return writeScopes
+}
+
+// methodNotAllowed answers 405 with Allow.
+func methodNotAllowed(w http.ResponseWriter, allow []string) {
+	w.Header().Set("Allow", strings.Join(allow, ", "))
+	envelope.WriteError(w, http.StatusMethodNotAllowed, "method not allowed; allowed: "+strings.Join(allow, ", "), nil, nil)
 }
 
 var (
@@ -501,6 +529,12 @@ func (h *handler) body(w http.ResponseWriter, r *http.Request) (map[string]json.
 	if !ok {
 		return nil, nil, false
 	}
+	return wrapped(w, raw, "api_key")
+}
+
+// wrapped decodes raw as {wrapper:{...}} and returns the inner object's
+// members undecoded, with any problems of the wrapper itself.
+func wrapped(w http.ResponseWriter, raw []byte, wrapper string) (map[string]json.RawMessage, []string, bool) {
 	var outer map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &outer); err != nil {
 		envelope.WriteError(w, http.StatusBadRequest, "malformed JSON", []string{jsonProblem(err)}, nil)
@@ -508,18 +542,18 @@ func (h *handler) body(w http.ResponseWriter, r *http.Request) (map[string]json.
 	}
 	var probs []string
 	for _, name := range slices.Sorted(maps.Keys(outer)) {
-		if name != "api_key" {
-			probs = append(probs, unknownField(name)+`; fields go inside "api_key"`)
+		if name != wrapper {
+			probs = append(probs, unknownField(name)+`; fields go inside "`+wrapper+`"`)
 		}
 	}
-	inner, present := outer["api_key"]
+	inner, present := outer[wrapper]
 	if !present {
-		envelope.WriteError(w, http.StatusBadRequest, "invalid request", append(probs, `api_key: required; wrap the fields as {"api_key":{...}}`), nil)
+		envelope.WriteError(w, http.StatusBadRequest, "invalid request", append(probs, wrapper+`: required; wrap the fields as {"`+wrapper+`":{...}}`), nil)
 		return nil, nil, false
 	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(inner, &fields); err != nil || fields == nil {
-		envelope.WriteError(w, http.StatusBadRequest, "invalid request", append(probs, "api_key: must be an object"), nil)
+		envelope.WriteError(w, http.StatusBadRequest, "invalid request", append(probs, wrapper+": must be an object"), nil)
 		return nil, nil, false
 	}
 	return fields, probs, true
