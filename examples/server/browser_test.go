@@ -104,7 +104,7 @@ func TestBrowserCORS(t *testing.T) {
 
 	m, err := apikeys.New(memstore.New(), nil)
 	require.NoError(t, err)
-	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)), "demo")
 	require.NoError(t, err)
 	var preflights atomic.Int32
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -231,7 +231,7 @@ func TestBrowserPageCSP(t *testing.T) {
 
 	m, err := apikeys.New(memstore.New(), nil)
 	require.NoError(t, err)
-	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)), "demo")
 	require.NoError(t, err)
 	reports := make(chan cspReport, 1)
 	mux := http.NewServeMux()
@@ -350,7 +350,7 @@ func TestBrowserRateLimit(t *testing.T) {
 
 	m, err := apikeys.New(memstore.New(), &apikeys.Config{Now: func() time.Time { return limitNow }})
 	require.NoError(t, err)
-	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)), "demo")
 	require.NoError(t, err)
 	api := httptest.NewServer(h)
 	t.Cleanup(api.Close)
@@ -447,7 +447,7 @@ func TestBrowserPageShows429(t *testing.T) {
 
 	m, err := apikeys.New(memstore.New(), &apikeys.Config{Now: func() time.Time { return limitNow }})
 	require.NoError(t, err)
-	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)), "demo")
 	require.NoError(t, err)
 	reports := make(chan []string, 1)
 	var keys atomic.Pointer[[]byte]

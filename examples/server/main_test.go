@@ -308,7 +308,7 @@ func fixedClockDemo(t *testing.T) (base, bootstrap string) {
 	t.Helper()
 	m, err := apikeys.New(memstore.New(), &apikeys.Config{Now: func() time.Time { return limitNow }})
 	require.NoError(t, err)
-	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)), "demo")
 	require.NoError(t, err)
 	var out bytes.Buffer
 	require.NoError(t, bootstrapKeys(t.Context(), m, "demo", &out))
