@@ -10,7 +10,8 @@
 //	go run ./examples/server -store sqlite:/tmp/apikeys.db
 //	go run ./examples/server -store redis://127.0.0.1:6379/0 -cache   # several instances, one truth
 //
-//	APIKEYS_TOKEN_KEY=$(head -c 32 /dev/urandom | base64) go run ./examples/server -store redis://127.0.0.1:6379/0
+//	export APIKEYS_TOKEN_KEY=$(head -c 32 /dev/urandom | base64)   # once, for every instance
+//	go run ./examples/server -store redis://127.0.0.1:6379/0 -cache  # each instance verifies the others' tokens
 //
 // -cache turns on the verification cache with the store's change
 // notifications (Redis pub/sub, PostgreSQL LISTEN/NOTIFY, a MySQL change

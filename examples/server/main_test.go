@@ -569,9 +569,10 @@ func TestDemoToken(t *testing.T) {
 			assert.Empty(t, res.Header.Get("Access-Control-Allow-Origin"), tt.name)
 		}
 	}
-	// A token can manage no keys.
+	// A token acts as a public key: it can manage no keys.
 	res, body = post(t, base+"/api_keys", tok, base, `{"api_key":{"name":"x","key_type":"public"}}`)
-	assert.Contains(t, []int{401, 403}, res.StatusCode, "a token managing keys: %v", body)
+	assert.Equal(t, http.StatusForbidden, res.StatusCode, "a token managing keys: %v", body)
+	assert.Equal(t, "key_type", body["restriction"])
 
 	for _, tt := range []struct {
 		name, origin, body string
