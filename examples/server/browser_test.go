@@ -10,7 +10,10 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -104,7 +107,7 @@ func TestBrowserCORS(t *testing.T) {
 
 	m, err := apikeys.New(memstore.New(), nil)
 	require.NoError(t, err)
-	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)), "demo")
 	require.NoError(t, err)
 	var preflights atomic.Int32
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -231,7 +234,7 @@ func TestBrowserPageCSP(t *testing.T) {
 
 	m, err := apikeys.New(memstore.New(), nil)
 	require.NoError(t, err)
-	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)), "demo")
 	require.NoError(t, err)
 	reports := make(chan cspReport, 1)
 	mux := http.NewServeMux()
@@ -350,7 +353,7 @@ func TestBrowserRateLimit(t *testing.T) {
 
 	m, err := apikeys.New(memstore.New(), &apikeys.Config{Now: func() time.Time { return limitNow }})
 	require.NoError(t, err)
-	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)), "demo")
 	require.NoError(t, err)
 	api := httptest.NewServer(h)
 	t.Cleanup(api.Close)
@@ -447,7 +450,7 @@ func TestBrowserPageShows429(t *testing.T) {
 
 	m, err := apikeys.New(memstore.New(), &apikeys.Config{Now: func() time.Time { return limitNow }})
 	require.NoError(t, err)
-	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)), "demo")
 	require.NoError(t, err)
 	reports := make(chan []string, 1)
 	var keys atomic.Pointer[[]byte]
@@ -517,4 +520,199 @@ func TestBrowserPageShows429(t *testing.T) {
 			assert.NotContains(t, tt.shown, s)
 		}
 	}
+}
+
+// tokenProbe is a page on the demo's own origin that loads the demo page
+// in a frame and uses it as a person would, with no key pasted: a call
+// (which gets a token first), a new token, a call with it, and a call for
+// another assistant (which gets a token for that one). It reports what the
+// page showed after each step.
+const tokenProbe = `<!doctype html><meta charset="utf-8">
+<iframe id="demo" src="/" width="1000" height="800"></iframe>
+<script>
+document.getElementById('demo').onload = async () => {
+  const d = document.getElementById('demo').contentDocument, $ = (id) => d.getElementById(id);
+  // Clicks button and waits for the first change of element.
+  const click = (button, element) => new Promise(resolve => {
+    const obs = new MutationObserver(() => { obs.disconnect(); resolve(); });
+    obs.observe($(element), {childList: true, characterData: true, subtree: true});
+    $(button).click();
+  });
+  const shown = () => ({tokenInfo: $('token-info').textContent, token: $('token').textContent, out: $('out').textContent});
+  const steps = [];
+  $('assistant').value = 'asst-1';
+  await click('go', 'out');
+  steps.push(shown());
+  await click('get-token', 'token-info');
+  steps.push(shown());
+  await click('go', 'out');
+  steps.push(shown());
+  $('assistant').value = 'asst-2';
+  await click('go', 'out');
+  steps.push(shown());
+  await fetch('/report', {method: 'POST', body: JSON.stringify({origin: location.origin, steps})});
+};
+</script>`
+
+type tokenStep struct {
+	TokenInfo string `json:"tokenInfo"`
+	Token     string `json:"token"`
+	Out       string `json:"out"`
+}
+
+type tokenReport struct {
+	Origin string      `json:"origin"`
+	Steps  []tokenStep `json:"steps"`
+}
+
+// stealPage is a page on another origin that has a token the demo page
+// got, and tries to use it, and to get one of its own from the demo's
+// backend.
+const stealPage = `<!doctype html><meta charset="utf-8"><script>
+(async () => {
+  const api = %q, token = %q;
+  const call = async (name, path, headers, body) => {
+    try {
+      const res = await fetch(api + path, {method: 'POST', headers, body: JSON.stringify(body)});
+      return {name, status: res.status, body: await res.text()};
+    } catch (e) {
+      return {name, blocked: String(e)};
+    }
+  };
+  const results = [
+    await call('call with the token', '/call/web', {'Authorization': 'Bearer ' + token, 'Content-Type': 'application/json'}, {assistant_id: 'asst-1'}),
+    await call('mint, JSON', '/demo/token', {'Content-Type': 'application/json'}, {assistant_id: 'asst-1'}),
+    await call('mint, simple request', '/demo/token', {'Content-Type': 'text/plain'}, {assistant_id: 'asst-1'}),
+  ];
+  await fetch('/report', {method: 'POST', body: JSON.stringify({origin: location.origin, results})});
+})();
+</script>`
+
+// TestBrowserPageToken runs the demo page itself, under its strict
+// Content-Security-Policy, in headless Chromium: with no key pasted, it
+// gets a token from the demo's backend and starts web calls with it,
+// showing the token's expiry and the answers. Then a page on another
+// origin, given that token, can neither use it (the API refuses it and
+// the browser hides the refusal) nor get a token of its own.
+func TestBrowserPageToken(t *testing.T) {
+	t.Parallel()
+	browser := findBrowser(t)
+
+	keys, _, err := tokenKeys("")
+	require.NoError(t, err)
+	m, err := apikeys.New(memstore.New(), &apikeys.Config{TokenKeys: keys})
+	require.NoError(t, err)
+	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)), "demo")
+	require.NoError(t, err)
+	require.NoError(t, bootstrapKeys(t.Context(), m, "demo", io.Discard))
+
+	// What the API answered, by request origin: "METHOD PATH STATUS".
+	var (
+		mu       sync.Mutex
+		answered = map[string][]string{}
+	)
+	reports := make(chan tokenReport, 1)
+	mux := http.NewServeMux()
+	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		h.ServeHTTP(rec, r)
+		mu.Lock()
+		defer mu.Unlock()
+		o := r.Header.Get("Origin")
+		answered[o] = append(answered[o], fmt.Sprintf("%s %s %d", r.Method, r.URL.Path, rec.status))
+	}))
+	mux.HandleFunc("GET /probe", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = io.WriteString(w, tokenProbe)
+	})
+	mux.HandleFunc("POST /report", func(_ http.ResponseWriter, r *http.Request) {
+		var rep tokenReport
+		if err := json.NewDecoder(r.Body).Decode(&rep); err != nil {
+			t.Errorf("bad report: %v", err)
+		}
+		select {
+		case reports <- rep:
+		default:
+		}
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	var stderr syncBuffer
+	openInBrowser(t, ctx, browser, srv.URL+"/probe", &stderr)
+	var rep tokenReport
+	select {
+	case rep = <-reports:
+	case <-ctx.Done():
+		t.Fatalf("the browser did not report before the deadline; chromium said:\n%s", stderr.String())
+	}
+	for i, s := range rep.Steps {
+		t.Logf("step %d showed:\n%s\n%s\n%s", i+1, s.TokenInfo, s.Token, s.Out)
+	}
+	require.Len(t, rep.Steps, 4)
+	expiry := regexp.MustCompile(`\nexpires at .+ \(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\), in (\d+) s$`)
+	for i, want := range []struct{ assistant, out string }{
+		{"asst-1", `201 {"assistant_id":"asst-1"`},
+		{"asst-1", `201 {"assistant_id":"asst-1"`}, // the answer of step 1, still shown
+		{"asst-1", `201 {"assistant_id":"asst-1"`},
+		{"asst-2", `201 {"assistant_id":"asst-2"`},
+	} {
+		s := rep.Steps[i]
+		assert.True(t, strings.HasPrefix(s.TokenInfo, "token for "+srv.URL+" and assistant "+want.assistant+", from key "), "step %d: %q", i+1, s.TokenInfo)
+		if m := expiry.FindStringSubmatch(s.TokenInfo); assert.NotNil(t, m, "step %d shows the expiry: %q", i+1, s.TokenInfo) {
+			in, _ := strconv.Atoi(m[1])
+			assert.True(t, in > 0 && in <= 600, "step %d: a 10-minute token expires in %d s", i+1, in)
+		}
+		assert.True(t, apikeys.LooksLikeToken(s.Token), "step %d shows the token: %q", i+1, s.Token)
+		assert.True(t, strings.HasPrefix(s.Out, want.out), "step %d: %q", i+1, s.Out)
+	}
+	assert.NotEqual(t, rep.Steps[0].Token, rep.Steps[1].Token, "step 2 got a new token")
+	assert.Equal(t, rep.Steps[1].Token, rep.Steps[2].Token, "step 3 called with it")
+	assert.NotEqual(t, rep.Steps[2].Token, rep.Steps[3].Token, "another assistant, another token")
+	mu.Lock()
+	assert.Equal(t, []string{
+		"POST /demo/token 201", "POST /call/web 201",
+		"POST /demo/token 201", "POST /call/web 201",
+		"POST /demo/token 201", "POST /call/web 201",
+	}, answered[srv.URL], "what the page asked, from its own origin (same-origin: no preflights)")
+	mu.Unlock()
+
+	// A page on another origin with the page's token.
+	stolen := rep.Steps[2].Token
+	thieves := make(chan browserReport, 1)
+	thief := reportingOrigin(t, func() string { return fmt.Sprintf(stealPage, srv.URL, stolen) }, thieves)
+	openInBrowser(t, ctx, browser, thief.URL+"/", &stderr)
+	var bad browserReport
+	select {
+	case bad = <-thieves:
+	case <-ctx.Done():
+		t.Fatalf("the other origin's page did not report before the deadline; chromium said:\n%s", stderr.String())
+	}
+	t.Logf("the other origin's page: %+v", bad)
+	require.Len(t, bad.Results, 3)
+	for _, r := range bad.Results {
+		assert.NotEmpty(t, r.Blocked, "%s from another origin was readable: %d %s", r.Name, r.Status, r.Body)
+		assert.Zero(t, r.Status, r.Name)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	got := answered[thief.URL]
+	t.Logf("answers to the other origin: %v", got)
+	assert.Contains(t, got, "POST /call/web 403", "the API itself refused the token from another origin")
+	for _, a := range got {
+		assert.NotContains(t, a, " 201", "nothing succeeded for the other origin")
+	}
+}
+
+// statusRecorder remembers the status a handler answered.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(status int) {
+	s.status = status
+	s.ResponseWriter.WriteHeader(status)
 }

@@ -380,7 +380,7 @@ func inProcessInstances(t *testing.T, user string) []instance {
 		m, err := apikeys.New(store, cfg)
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = m.Close(context.Background()) })
-		h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)), "demo")
 		require.NoError(t, err)
 		srv := httptest.NewServer(h)
 		t.Cleanup(srv.Close)
@@ -487,6 +487,53 @@ func TestInstancesLimitsExact(t *testing.T) {
 						assert.Zero(t, body.Data.Credits.Remaining, "credits left after the calls, read through another instance")
 					}
 				})
+			}
+		})
+	}
+}
+
+// TestInstancesShareTokens: demo server processes on one shared store,
+// given the same -token-key, accept each other's browser tokens (with and
+// without the cache); a process that generated its own key refuses them.
+func TestInstancesShareTokens(t *testing.T) {
+	t.Parallel()
+	var bin string
+	for _, st := range sharedStores() {
+		if st.spec != "" && bin == "" {
+			bin = buildServer(t)
+		}
+	}
+	for _, st := range sharedStores() {
+		t.Run(st.name, func(t *testing.T) {
+			if st.spec == "" {
+				t.Skipf("set the APIKEYS_TEST_* variable for %s", st.name)
+			}
+			t.Parallel()
+			ns := "mt_" + strings.ToLower(rand.Text()[:10])
+			if st.name == "redis" {
+				ns += ":"
+			}
+			t.Cleanup(func() { dropNamespace(t, st.name, st.spec, ns) })
+			user, key := "mt-"+strings.ToLower(rand.Text()[:8]), seed(t)
+			minter := startInstance(t, bin, "-store", st.spec, "-namespace", ns, "-token-key", key, "-bootstrap", user)
+			require.NotEmpty(t, minter.key)
+			res, body := mintDemoToken(t, minter.base, minter.base, `{"assistant_id":"asst-1"}`)
+			require.Equal(t, http.StatusCreated, res.StatusCode, body)
+			tok := body["token"].(string)
+			for _, tt := range []struct {
+				name   string
+				args   []string
+				status int
+			}{
+				{"same key", []string{"-token-key", key}, 201},
+				{"same key, cache", []string{"-token-key", key, "-cache"}, 201},
+				{"a key of its own", nil, 401},
+			} {
+				inst := startInstance(t, bin, append([]string{"-store", st.spec, "-namespace", ns, "-bootstrap", ""}, tt.args...)...)
+				for range 2 { // the second from the verified-token cache
+					res, body := callWith(t, inst.base, "Authorization", tok, minter.base, "asst-1")
+					assert.Equal(t, tt.status, res.StatusCode, "%s: %v", tt.name, body)
+				}
 			}
 		})
 	}

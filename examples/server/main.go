@@ -1,6 +1,6 @@
 // Command server is a small voice-agent API protected by apikeys: the REST
-// endpoints for managing keys, a demo endpoint a browser calls with a public
-// key, and a page showing how.
+// endpoints for managing keys, a demo endpoint a browser calls with a
+// short-lived token (or a public key), and a page showing how.
 //
 //	go run ./examples/server                       # in memory, on 127.0.0.1:8080
 //	go run ./examples/server -addr 127.0.0.1:9000 -bootstrap alice,bob
@@ -10,10 +10,22 @@
 //	go run ./examples/server -store sqlite:/tmp/apikeys.db
 //	go run ./examples/server -store redis://127.0.0.1:6379/0 -cache   # several instances, one truth
 //
+//	export APIKEYS_TOKEN_KEY=$(head -c 32 /dev/urandom | base64)   # once, for every instance
+//	go run ./examples/server -store redis://127.0.0.1:6379/0 -cache  # each instance verifies the others' tokens
+//
 // -cache turns on the verification cache with the store's change
 // notifications (Redis pub/sub, PostgreSQL LISTEN/NOTIFY, a MySQL change
 // log), so that several instances on one store refuse a deleted key at
 // once; -namespace picks the Redis key prefix or SQL table.
+//
+// Browser tokens are signed with an Ed25519 key given as the base64 of its
+// 32-byte seed, by -token-key or, better (a flag shows in ps), by the
+// environment variable APIKEYS_TOKEN_KEY; a comma-separated list rotates:
+// the first signs, the others still verify the tokens they signed until
+// those expire. Without one, the server generates a key at start: right
+// for the memory store, but every instance sharing a store must share the
+// key, or tokens minted by one instance won't verify on another; on any
+// other store the server then prints a warning saying so.
 //
 // On start it takes the address (a failed listen creates nothing), opens
 // the store, creates one private key for each -bootstrap user that has no
@@ -27,13 +39,24 @@
 //	POST/GET /api_keys, GET/PUT/DELETE /api_keys/{id}, POST /api_keys/{id}/rotate
 //	    manage keys (private key required)
 //	POST /call/web  {"assistant_id":"..."} or {"assistant":{...}} (transient)
-//	    start a web call (public or private key); 201 {"call_id":"...","assistant_id":"..."};
-//	    429 when the key's rate_limit or credits are spent, with Retry-After
-//	    and RateLimit headers (see package middleware)
-//	GET /  a page that calls /call/web from the browser with a public key,
-//	    and shows a 429's message, when to retry and the RateLimit headers
-//	    (its stylesheet and script are /demo.css and /demo.js: its
-//	    Content-Security-Policy allows no inline code)
+//	    start a web call (a browser token, a public or a private key);
+//	    201 {"call_id":"...","assistant_id":"..."}; 429 when the key's
+//	    rate_limit or credits are spent, with Retry-After and RateLimit
+//	    headers (see package middleware)
+//	POST /demo/token  {"assistant_id":"..."}
+//	    the demo playing the customer's backend: mints a token from the
+//	    first -bootstrap user's private key named "bootstrap", for the
+//	    page that asks (its Origin, which must be on this server's host)
+//	    and that assistant, for 10 minutes; 201 {"token":"...",
+//	    "expires_at":"...","key_id":"..."}. It authenticates no one, as a
+//	    real backend must (its user's session); 503 without a -bootstrap
+//	    user or when that user has no usable bootstrap key
+//	GET /  a page that gets a token from /demo/token and calls /call/web
+//	    with it (Authorization: Bearer), or with a public key pasted in,
+//	    and shows the token's expiry, the answer, and for a 429 its
+//	    message, when to retry and the RateLimit headers (its stylesheet
+//	    and script are /demo.css and /demo.js: its Content-Security-Policy
+//	    allows no inline code)
 package main
 
 import (
@@ -82,6 +105,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 	bootstrap := fs.String("bootstrap", "demo", "comma-separated users that get a private key if they have none")
 	namespace := fs.String("namespace", "", "Redis key prefix or SQL table name (default: the store's own)")
 	cacheOn := fs.Bool("cache", false, "cache verified keys, dropping changed ones at once through the store's notifications (Redis, PostgreSQL, MySQL)")
+	tokenKey := fs.String("token-key", "", "browser token signing keys: comma-separated base64 32-byte Ed25519 seeds, the first signs (default: $"+tokenKeyEnv+", else one generated at start)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -93,6 +117,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 	stderr = red.writer(stderr)
 	defer func() { err = red.err(err) }()
 	log := slog.New(slog.NewTextHandler(stderr, nil))
+	// Read (and check) the token keys before anything else happens.
+	tokenSpec := *tokenKey
+	if tokenSpec == "" {
+		tokenSpec = os.Getenv(tokenKeyEnv)
+	}
+	signKeys, signKeyGenerated, err := tokenKeys(tokenSpec)
+	if err != nil {
+		return err
+	}
 
 	// Listen first: a server that cannot listen creates no key.
 	ln, err := net.Listen("tcp", *addr)
@@ -105,7 +138,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 		return fmt.Errorf("store %s: %w", red.spec, err)
 	}
 	defer closeStore()
-	cfg := &apikeys.Config{OpTimeout: opTimeout, ErrorLog: log}
+	cfg := &apikeys.Config{OpTimeout: opTimeout, ErrorLog: log, TokenKeys: signKeys}
+	if signKeyGenerated && !isMemory(*storeSpec) {
+		fmt.Fprintf(stdout, "warning: no -token-key or %s: this instance signs browser tokens with a key of its own; "+
+			"tokens minted by one instance won't verify on another sharing the store\n", tokenKeyEnv)
+	}
 	if *cacheOn {
 		cfg.Cache = &apikeys.CacheConfig{}
 		cfg.Invalidator = invalidatorOf(store)
@@ -125,7 +162,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 			fmt.Fprintln(stderr, "server: closing:", red.err(err))
 		}
 	}()
-	h, err := newHandler(m, log)
+	h, err := newHandler(m, log, firstUser(*bootstrap))
 	if err != nil {
 		return err
 	}
@@ -190,11 +227,23 @@ func bootstrapKeys(ctx context.Context, m *apikeys.Manager, users string, out io
 	return nil
 }
 
+// firstUser returns the first of the comma-separated users, the one the
+// demo's backend acts for; "" for none.
+func firstUser(users string) string {
+	for _, user := range strings.Split(users, ",") {
+		if user = strings.TrimSpace(user); user != "" {
+			return user
+		}
+	}
+	return ""
+}
+
 // maxCallBody bounds /call/web bodies.
 const maxCallBody = 64 << 10
 
-// newHandler mounts the REST handler, the demo endpoint and the page.
-func newHandler(m *apikeys.Manager, log *slog.Logger) (http.Handler, error) {
+// newHandler mounts the REST handler, the demo endpoints and the page;
+// tokenUser is the user the demo's backend mints tokens for ("" for none).
+func newHandler(m *apikeys.Manager, log *slog.Logger, tokenUser string) (http.Handler, error) {
 	mw, err := middleware.New(m, &middleware.Config{Resource: callResource, ErrorLog: log})
 	if err != nil {
 		return nil, err
@@ -209,6 +258,7 @@ func newHandler(m *apikeys.Manager, log *slog.Logger) (http.Handler, error) {
 	mux.Handle("/api_keys/", api)
 	// All methods reach the middleware, so it can answer CORS preflights.
 	mux.Handle("/call/web", mw.Protect(middleware.Route{Scopes: middleware.Scopes("calls:write")}, http.HandlerFunc(callWeb)))
+	mux.Handle("POST /demo/token", &tokenBackend{m: m, user: tokenUser, log: log})
 	mux.HandleFunc("GET /{$}", page)
 	mux.HandleFunc("GET /demo.css", asset("text/css; charset=utf-8", pageCSS))
 	mux.HandleFunc("GET /demo.js", asset("text/javascript; charset=utf-8", pageJS))
@@ -296,16 +346,25 @@ const pageHTML = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>apikeys demo</title>
 <link rel="stylesheet" href="/demo.css">
 </head><body>
-<h1>Start a web call with a public key</h1>
-<p>1. Create a public key that allows this page's origin, with the bootstrap private key the server printed:</p>
-<pre id="curl"></pre>
-<p>2. Paste the <code>key_value</code> and call the API the way a browser widget would:</p>
-<label>API base <input id="base"></label>
-<label>Public key <input id="key" placeholder="ak_pk_..."></label>
+<h1>Start a web call from the browser</h1>
+<p>The page holds no key. Its backend keeps the private key and gives the page a short-lived token,
+restricted to this page's origin and one assistant. Here the demo server plays the backend, acting
+for its bootstrap user; a real one would first check its user's session.</p>
 <label>Assistant id <input id="assistant" value="asst-demo"></label>
-<p><button id="go">POST /call/web</button></p>
+<p><button id="get-token">1. Get a token: POST /demo/token</button></p>
+<pre id="token-info">(no token yet: step 2 gets one if needed)</pre>
+<pre id="token" class="token"></pre>
+<label>API base <input id="base"></label>
+<p><button id="go">2. POST /call/web with Authorization: Bearer &lt;token&gt;</button></p>
 <pre id="out">(result)</pre>
-<p>To see a limit at work, give the key <code>"rate_limit":{"limit":3,"window_seconds":60}</code> or
+<details><summary>Or paste a public key instead of the token</summary>
+<p>Create a public key that allows this page's origin, with the bootstrap private key the server printed:</p>
+<pre id="curl"></pre>
+<label>Public key <input id="key" placeholder="ak_pk_..."></label>
+<p>While this field holds a key, step 2 sends it instead of the token.</p>
+</details>
+<p>To see a limit at work, give the key (the bootstrap key, whose tokens spend its limits, or the
+public key) <code>"rate_limit":{"limit":3,"window_seconds":60}</code> or
 <code>"credits":{"remaining":3,"refill":null}</code> and call more than three times: the API answers
 429, and says when to retry (Retry-After) and what is left (RateLimit, RateLimit-Policy).</p>
 <script src="/demo.js"></script>
@@ -315,11 +374,14 @@ const pageHTML = `<!doctype html>
 const pageCSS = `body{font:15px system-ui;max-width:46rem;margin:2rem auto;padding:0 1rem}
 input{width:100%;font:inherit}
 pre{background:#f4f4f4;padding:.6rem;overflow:auto}
+.token{word-break:break-all;white-space:pre-wrap;font-size:12px}
+.token:empty{display:none}
 `
 
 const pageJS = `const origin = location.origin;
-document.getElementById('base').value = origin;
-document.getElementById('curl').textContent =
+const $ = (id) => document.getElementById(id);
+$('base').value = origin;
+$('curl').textContent =
   "curl -s " + origin + "/api_keys -H 'Authorization: Bearer <bootstrap private key>' \\\n" +
   "  -d '{\"api_key\":{\"name\":\"web\",\"key_type\":\"public\",\"allowed_origins\":[\"" + origin + "\"],\"allowed_assistants\":[\"asst-demo\"]}}'";
 // retryIn reads Retry-After (seconds, or an HTTP date) as whole seconds
@@ -348,13 +410,64 @@ const describe = (res, text) => {
   }
   return res.status + ' ' + text.trim() + (notes.length ? '\n\n' + notes.join('\n') : '');
 };
-document.getElementById('go').onclick = async () => {
-  const out = document.getElementById('out');
+// token is the token the backend gave, for the assistant it names; null
+// before the first.
+let token = null;
+// getToken asks the page's own backend (same origin: a real one would know
+// the user by the session cookie this request carries) for a token, and
+// shows it; it reports whether it got one.
+const getToken = async () => {
+  const assistant = $('assistant').value.trim();
+  const res = await fetch('/demo/token', {
+    method: 'POST',
+    credentials: 'same-origin',
+    headers: {'Content-Type': 'application/json'},
+    body: JSON.stringify({assistant_id: assistant}),
+  });
+  const text = await res.text();
+  if (res.status !== 201) {
+    token = null;
+    $('token').textContent = '';
+    $('token-info').textContent = 'no token: ' + res.status + ' ' + text.trim();
+    return false;
+  }
+  const t = JSON.parse(text);
+  const expires = new Date(t.expires_at);
+  token = {value: t.token, assistant, expires};
+  $('token').textContent = t.token;
+  $('token-info').textContent = 'token for ' + origin + ' and assistant ' + assistant + ', from key ' + t.key_id +
+    '\nexpires at ' + expires.toLocaleTimeString() + ' (' + t.expires_at + '), in ' +
+    Math.round((expires.getTime() - Date.now()) / 1000) + ' s';
+  return true;
+};
+// fresh reports whether the token can serve a call now: for the assistant
+// asked for, and not about to expire.
+const fresh = () => token !== null && token.assistant === $('assistant').value.trim() &&
+  token.expires.getTime() - Date.now() > 10000;
+$('get-token').onclick = async () => {
   try {
-    const res = await fetch(document.getElementById('base').value + '/call/web', {
+    await getToken();
+  } catch (e) {
+    $('token-info').textContent = 'no token: ' + e;
+  }
+};
+$('go').onclick = async () => {
+  const out = $('out');
+  try {
+    // A public key pasted in wins; otherwise the token, a new one when
+    // there is none, it is for another assistant, or it is expiring.
+    let credential = $('key').value.trim();
+    if (credential === '') {
+      if (!fresh() && !(await getToken())) {
+        out.textContent = 'no token to call with: see the answer of /demo/token above';
+        return;
+      }
+      credential = token.value;
+    }
+    const res = await fetch($('base').value + '/call/web', {
       method: 'POST',
-      headers: {'Authorization': 'Bearer ' + document.getElementById('key').value.trim(), 'Content-Type': 'application/json'},
-      body: JSON.stringify({assistant_id: document.getElementById('assistant').value}),
+      headers: {'Authorization': 'Bearer ' + credential, 'Content-Type': 'application/json'},
+      body: JSON.stringify({assistant_id: $('assistant').value.trim()}),
     });
     out.textContent = describe(res, await res.text());
   } catch (e) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -308,7 +309,7 @@ func fixedClockDemo(t *testing.T) (base, bootstrap string) {
 	t.Helper()
 	m, err := apikeys.New(memstore.New(), &apikeys.Config{Now: func() time.Time { return limitNow }})
 	require.NoError(t, err)
-	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)), "demo")
 	require.NoError(t, err)
 	var out bytes.Buffer
 	require.NoError(t, bootstrapKeys(t.Context(), m, "demo", &out))
@@ -469,4 +470,279 @@ func TestRunLimits(t *testing.T) {
 			assert.Equal(t, `"credits";r=0;t=`+strconv.Itoa(wait), h.Get("RateLimit"), "RateLimit's t is Retry-After")
 		})
 	}
+}
+
+// mintDemoToken asks the demo's backend, POST /demo/token, for a token for
+// the page on origin ("" for no Origin header) and assistant, and returns
+// the answer.
+func mintDemoToken(t testing.TB, base, origin, body string) (*http.Response, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), "POST", base+"/demo/token", strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	if origin != "" {
+		req.Header.Set("Origin", origin)
+	}
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	var m map[string]any
+	require.NoError(t, json.NewDecoder(res.Body).Decode(&m))
+	return res, m
+}
+
+// callWith presents credential to POST /call/web in header ("Authorization"
+// as Bearer, or "X-API-Key"), from origin ("" for none).
+func callWith(t testing.TB, base, header, credential, origin, assistant string) (*http.Response, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), "POST", base+"/call/web", strings.NewReader(`{"assistant_id":"`+assistant+`"}`))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	if header == "Authorization" {
+		credential = "Bearer " + credential
+	}
+	req.Header.Set(header, credential)
+	if origin != "" {
+		req.Header.Set("Origin", origin)
+	}
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	var m map[string]any
+	require.NoError(t, json.NewDecoder(res.Body).Decode(&m))
+	return res, m
+}
+
+// TestDemoToken: the demo's backend mints, for the page that asks, a token
+// from the bootstrap key that POST /call/web accepts from that page's
+// origin, for that assistant, as Authorization: Bearer only; and mints
+// nothing for another origin, or without a bootstrap user.
+func TestDemoToken(t *testing.T) {
+	t.Parallel()
+	base, out := runDemo(t, "-bootstrap", "alice")
+	const evil = "http://evil.example"
+	found := regexp.MustCompile(`bootstrap private key for alice: (ak_sk_\w+)`).FindStringSubmatch(out.String())
+	require.NotNil(t, found, out.String())
+	assert.NotContains(t, out.String(), "warning", "the memory store needs no shared token key")
+
+	before := time.Now()
+	res, body := mintDemoToken(t, base, base, `{"assistant_id":"asst-1"}`)
+	require.Equal(t, http.StatusCreated, res.StatusCode, body)
+	assert.Equal(t, "no-store", res.Header.Get("Cache-Control"))
+	tok, _ := body["token"].(string)
+	require.True(t, apikeys.LooksLikeToken(tok), "token %q", tok)
+	expires, err := time.Parse(time.RFC3339, body["expires_at"].(string))
+	require.NoError(t, err)
+	assert.True(t, !expires.Before(before.Add(demoTokenTTL).Truncate(time.Second)) && !expires.After(time.Now().Add(demoTokenTTL)),
+		"expires_at %v: 10 minutes after the mint", expires)
+	// key_id is the bootstrap key's.
+	req, err := http.NewRequestWithContext(t.Context(), "GET", base+"/api_keys/"+body["key_id"].(string), nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+found[1])
+	got, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	got.Body.Close()
+	assert.Equal(t, http.StatusOK, got.StatusCode, "key_id names the signed-in user's key")
+
+	for _, tt := range []struct {
+		name, header, origin, assistant string
+		status                          int
+		restriction                     string
+	}{
+		{"from the page's origin", "Authorization", base, "asst-1", 201, ""},
+		{"again (the verified token is cached)", "Authorization", base, "asst-1", 201, ""},
+		{"from another origin", "Authorization", evil, "asst-1", 403, "allowed_origins"},
+		{"without an origin", "Authorization", "", "asst-1", 403, "allowed_origins"},
+		{"for another assistant", "Authorization", base, "asst-2", 403, "allowed_assistants"},
+		{"as X-API-Key", "X-API-Key", base, "asst-1", 401, ""},
+	} {
+		res, body := callWith(t, base, tt.header, tok, tt.origin, tt.assistant)
+		assert.Equal(t, tt.status, res.StatusCode, "%s: %v", tt.name, body)
+		switch tt.status {
+		case 201:
+			assert.Equal(t, tt.assistant, body["assistant_id"], tt.name)
+			assert.Equal(t, base, res.Header.Get("Access-Control-Allow-Origin"), tt.name)
+		case 403:
+			assert.Equal(t, tt.restriction, body["restriction"], tt.name)
+		}
+		if tt.origin != base {
+			assert.Empty(t, res.Header.Get("Access-Control-Allow-Origin"), tt.name)
+		}
+	}
+	// A token acts as a public key: it can manage no keys.
+	res, body = post(t, base+"/api_keys", tok, base, `{"api_key":{"name":"x","key_type":"public"}}`)
+	assert.Equal(t, http.StatusForbidden, res.StatusCode, "a token managing keys: %v", body)
+	assert.Equal(t, "key_type", body["restriction"])
+
+	for _, tt := range []struct {
+		name, origin, body string
+		status             int
+		says               string
+	}{
+		{"another origin", evil, `{"assistant_id":"asst-1"}`, 403, "own pages"},
+		{"the same host on another port", "http://127.0.0.1:1", `{"assistant_id":"asst-1"}`, 403, "own pages"},
+		{"no Origin", "", `{"assistant_id":"asst-1"}`, 403, "own pages"},
+		{"Origin null", "null", `{"assistant_id":"asst-1"}`, 403, "own pages"},
+		{"no assistant", base, `{}`, 400, "assistant_id"},
+		{"unknown field", base, `{"assistant_id":"asst-1","ttl_seconds":86400}`, 400, "assistant_id"},
+		{"bad assistant id", base, `{"assistant_id":"no spaces"}`, 400, "allowed_assistants"},
+	} {
+		res, body := mintDemoToken(t, base, tt.origin, tt.body)
+		assert.Equal(t, tt.status, res.StatusCode, "%s: %v", tt.name, body)
+		assert.Contains(t, body["error"], tt.says, tt.name)
+		assert.Nil(t, body["token"], tt.name)
+	}
+	res, err = http.Get(base + "/demo/token")
+	require.NoError(t, err)
+	res.Body.Close()
+	assert.Equal(t, http.StatusMethodNotAllowed, res.StatusCode)
+
+	// Without a signed-in user, a clear refusal.
+	bare, _ := runDemo(t, "-bootstrap", "")
+	res, body = mintDemoToken(t, bare, bare, `{"assistant_id":"asst-1"}`)
+	assert.Equal(t, http.StatusServiceUnavailable, res.StatusCode, body)
+	assert.Contains(t, body["error"], "-bootstrap USER")
+}
+
+// TestDemoTokenNoBootstrapKey: a signed-in user without a usable bootstrap
+// key (here: disabled) gets a clear refusal, and once it is enabled again,
+// a token.
+func TestDemoTokenNoBootstrapKey(t *testing.T) {
+	t.Parallel()
+	m, err := apikeys.New(memstore.New(), &apikeys.Config{TokenKeys: mustTokenKeys(t, "")})
+	require.NoError(t, err)
+	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)), "demo")
+	require.NoError(t, err)
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	res, body := mintDemoToken(t, srv.URL, srv.URL, `{"assistant_id":"asst-1"}`)
+	assert.Equal(t, http.StatusServiceUnavailable, res.StatusCode, body)
+	assert.Contains(t, body["error"], `user demo: the signed-in user has no usable private key named "bootstrap"`)
+
+	require.NoError(t, bootstrapKeys(t.Context(), m, "demo", io.Discard))
+	page, err := m.List(t.Context(), "demo", apikeys.ListParams{})
+	require.NoError(t, err)
+	require.Len(t, page.Keys, 1)
+	disabled := true
+	_, err = m.Update(t.Context(), "demo", page.Keys[0].ID, apikeys.UpdateParams{Disabled: &disabled})
+	require.NoError(t, err)
+	res, body = mintDemoToken(t, srv.URL, srv.URL, `{"assistant_id":"asst-1"}`)
+	assert.Equal(t, http.StatusServiceUnavailable, res.StatusCode, body)
+
+	disabled = false
+	_, err = m.Update(t.Context(), "demo", page.Keys[0].ID, apikeys.UpdateParams{Disabled: &disabled})
+	require.NoError(t, err)
+	res, body = mintDemoToken(t, srv.URL, srv.URL, `{"assistant_id":"asst-1"}`)
+	require.Equal(t, http.StatusCreated, res.StatusCode, body)
+	res, body = callWith(t, srv.URL, "Authorization", body["token"].(string), srv.URL, "asst-1")
+	assert.Equal(t, http.StatusCreated, res.StatusCode, body)
+}
+
+func mustTokenKeys(t testing.TB, spec string) []apikeys.TokenKey {
+	t.Helper()
+	keys, _, err := tokenKeys(spec)
+	require.NoError(t, err)
+	return keys
+}
+
+// seed returns a new -token-key value.
+func seed(t testing.TB) string {
+	t.Helper()
+	b := make([]byte, 32)
+	_, err := rand.Read(b)
+	require.NoError(t, err)
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+func TestTokenKeys(t *testing.T) {
+	t.Parallel()
+	s1, s2 := seed(t), seed(t)
+	a, generated, err := tokenKeys(s1)
+	require.NoError(t, err)
+	assert.False(t, generated)
+	b, _, err := tokenKeys(" " + s2 + " , " + strings.TrimRight(s1, "=") + " ")
+	require.NoError(t, err)
+	require.Len(t, b, 2)
+	assert.NotNil(t, b[0].PrivateKey, "the first signs")
+	assert.Nil(t, b[1].PrivateKey, "the others only verify")
+	assert.Equal(t, a[0].ID, b[1].ID, "the same seed, the same kid")
+	assert.Equal(t, a[0].PublicKey, b[1].PublicKey)
+	assert.NotEqual(t, b[0].ID, b[1].ID)
+
+	g, generated, err := tokenKeys("")
+	require.NoError(t, err)
+	assert.True(t, generated)
+	require.Len(t, g, 1)
+	assert.NotNil(t, g[0].PrivateKey)
+
+	short := base64.StdEncoding.EncodeToString([]byte("sixteen byte key"))
+	for _, bad := range []string{"not base64!", short, s1 + ",", s1 + "," + short} {
+		_, _, err := tokenKeys(bad)
+		require.Error(t, err, bad)
+		assert.NotContains(t, err.Error(), s1, "an error shows no seed")
+		assert.NotContains(t, err.Error(), short, "an error shows no seed")
+	}
+	_, _, err = startRun(t, "-addr", "127.0.0.1:0", "-token-key", short)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "-token-key")
+}
+
+// TestTokenKeyShared: instances on one store verify each other's tokens
+// when they share -token-key (also as a previous key, in a rotation), and
+// not when each generated its own, which the server warns about.
+func TestTokenKeyShared(t *testing.T) {
+	t.Parallel()
+	spec := "sqlite:" + filepath.Join(t.TempDir(), "keys.db")
+	s1, s2 := seed(t), seed(t)
+	a, outA := runDemo(t, "-store", spec, "-token-key", s1, "-bootstrap", "demo")
+	assert.NotContains(t, outA.String(), "warning")
+	same, _ := runDemo(t, "-store", spec, "-token-key", s1, "-bootstrap", "")
+	rotated, _ := runDemo(t, "-store", spec, "-token-key", s2+","+s1, "-bootstrap", "demo")
+	own, outOwn := runDemo(t, "-store", spec, "-bootstrap", "")
+	assert.Contains(t, outOwn.String(), "warning: no -token-key or APIKEYS_TOKEN_KEY")
+	assert.Contains(t, outOwn.String(), "tokens minted by one instance won't verify on another")
+
+	res, body := mintDemoToken(t, a, a, `{"assistant_id":"asst-1"}`)
+	require.Equal(t, http.StatusCreated, res.StatusCode, body)
+	tok := body["token"].(string)
+	for _, tt := range []struct {
+		name, base string
+		status     int
+	}{
+		{"the minting instance", a, 201},
+		{"another with the same key", same, 201},
+		{"another that signs with a new key and keeps the old", rotated, 201},
+		{"another with a key of its own", own, 401},
+	} {
+		// The token is for a's page, whichever instance serves the call.
+		res, body := callWith(t, tt.base, "Authorization", tok, a, "asst-1")
+		assert.Equal(t, tt.status, res.StatusCode, "%s: %v", tt.name, body)
+	}
+	// A token the rotated instance signs with its new key: the instances
+	// still on the old one cannot verify it (they would be given both).
+	res, body = mintDemoToken(t, rotated, rotated, `{"assistant_id":"asst-1"}`)
+	require.Equal(t, http.StatusCreated, res.StatusCode, body)
+	newTok := body["token"].(string)
+	res, body = callWith(t, rotated, "Authorization", newTok, rotated, "asst-1")
+	assert.Equal(t, http.StatusCreated, res.StatusCode, body)
+	res, body = callWith(t, same, "Authorization", newTok, rotated, "asst-1")
+	assert.Equal(t, http.StatusUnauthorized, res.StatusCode, body)
+}
+
+// TestTokenKeyEnv: APIKEYS_TOKEN_KEY gives the key when -token-key does
+// not (not parallel: it sets the environment).
+func TestTokenKeyEnv(t *testing.T) {
+	spec := "sqlite:" + filepath.Join(t.TempDir(), "keys.db")
+	t.Setenv(tokenKeyEnv, seed(t))
+	a, outA := runDemo(t, "-store", spec, "-bootstrap", "demo")
+	b, outB := runDemo(t, "-store", spec, "-bootstrap", "")
+	for _, out := range []string{outA.String(), outB.String()} {
+		assert.NotContains(t, out, "warning")
+	}
+	res, body := mintDemoToken(t, a, a, `{"assistant_id":"asst-1"}`)
+	require.Equal(t, http.StatusCreated, res.StatusCode, body)
+	res, body = callWith(t, b, "Authorization", body["token"].(string), a, "asst-1")
+	assert.Equal(t, http.StatusCreated, res.StatusCode, body)
+	_, _, err := startRun(t, "-addr", "127.0.0.1:0", "-token-key", "bad")
+	require.Error(t, err, "a bad -token-key is refused even with the variable set")
 }

@@ -14,7 +14,7 @@ import (
 // function releases it.
 func openStore(ctx context.Context, spec, namespace string) (apikeys.Store, func(), error) {
 	switch {
-	case spec == "" || spec == "memory" || spec == "mem":
+	case isMemory(spec):
 		return memstore.New(), func() {}, nil
 	case strings.HasPrefix(spec, "redis://"), strings.HasPrefix(spec, "rediss://"):
 		return openRedis(ctx, spec, namespace)
@@ -26,6 +26,12 @@ func openStore(ctx context.Context, spec, namespace string) (apikeys.Store, func
 		return openSQL(ctx, "sqlite", spec, namespace)
 	}
 	return nil, nil, errors.New("unknown store; use memory, redis://..., postgres://..., mysql://... or sqlite:PATH")
+}
+
+// isMemory reports whether spec names the memory store, which no other
+// process shares.
+func isMemory(spec string) bool {
+	return spec == "" || spec == "memory" || spec == "mem"
 }
 
 // invalidatorOf returns the store's change notifications, or nil for a
