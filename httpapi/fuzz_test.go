@@ -41,10 +41,11 @@ func FuzzRequestBody(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		h, err := httpapi.New(m, &httpapi.Config{Owner: func(*http.Request) (httpapi.Owner, error) { return httpapi.Owner{UserID: "u"}, nil }})
+		rest, err := httpapi.New(m, &httpapi.Config{Owner: func(*http.Request) (httpapi.Owner, error) { return httpapi.Owner{UserID: "u"}, nil }})
 		if err != nil {
 			t.Fatal(err)
 		}
+		h := validated(t, "", rest) // every answer matches the OpenAPI document
 		seed, err := m.Create(t.Context(), apikeys.CreateParams{Type: apikeys.Public, Name: "seed", UserID: "u"})
 		if err != nil {
 			t.Fatal(err)

@@ -8,6 +8,7 @@
 //	POST   {prefix}/api_keys/{id}/rotate   rotate: {"grace_period_seconds": N}; 201 with the new key_value
 //	POST   {prefix}/api_keys/tokens        mint a browser token from the authenticated key: 201 (see MintToken below)
 //	GET    {prefix}/api_keys/tokens/jwks.json   the public keys that verify tokens (see JWKS)
+//	GET    {prefix}/api_keys/openapi.json       the OpenAPI 3.1 document of these routes (see OpenAPI and Spec)
 //
 // Responses use the platform's envelope,
 // {"status":{"code":200,"message":"Success"},"data":...}, and for errors
@@ -94,7 +95,7 @@ func New(m *apikeys.Manager, cfg *Config) (http.Handler, error) {
 	if cfg != nil {
 		c = *cfg
 	}
-	if c.Prefix != "" && (!strings.HasPrefix(c.Prefix, "/") || strings.HasSuffix(c.Prefix, "/") || strings.ContainsAny(c.Prefix, "{} \t")) {
+	if !validPrefix(c.Prefix) {
 		return nil, fmt.Errorf("httpapi: New: Prefix %q must start with / and not end with one", c.Prefix)
 	}
 	if c.MaxBodyBytes < 0 || c.MaxGracePeriod < 0 {
@@ -145,6 +146,10 @@ func New(m *apikeys.Manager, cfg *Config) (http.Handler, error) {
 				methodNotAllowed(w, tokensAllow)
 				return
 			}
+			if isID && req.PathValue("id") == "openapi.json" {
+				methodNotAllowed(w, specAllow)
+				return
+			}
 			methodNotAllowed(w, allow)
 		})
 	}
@@ -158,10 +163,22 @@ func New(m *apikeys.Manager, cfg *Config) (http.Handler, error) {
 			methodNotAllowed(w, tokensAllow)
 		})
 	}
+	// {base}/openapi.json likewise: the document, which needs no owner.
+	h.mux.Handle("GET "+base+"/openapi.json", &specHandler{body: specFor(c.Prefix)})
+	for _, method := range []string{"PUT", "DELETE"} {
+		h.mux.HandleFunc(method+" "+base+"/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+			methodNotAllowed(w, specAllow)
+		})
+	}
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		envelope.WriteError(w, http.StatusNotFound, "no such endpoint", nil, nil)
 	})
 	return h, nil
+}
+
+// validPrefix reports whether p is a Prefix New accepts.
+func validPrefix(p string) bool {
+	return p == "" || strings.HasPrefix(p, "/") && !strings.HasSuffix(p, "/") && !strings.ContainsAny(p, "{} \t")
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -47,7 +47,7 @@ func newEnvOn(t *testing.T, store apikeys.Store, cfg *httpapi.Config) *env {
 	mux := http.NewServeMux()
 	mux.Handle("/api_keys", api)
 	mux.Handle("/api_keys/", api)
-	e := &env{t: t, m: m, h: mux}
+	e := &env{t: t, m: m, h: validated(t, "", mux)}
 	mk := func(user string, typ apikeys.KeyType) apikeys.NewKey {
 		// Full keys: no restriction, transient assistants allowed.
 		nk, err := m.Create(t.Context(), apikeys.CreateParams{Type: typ, Name: "bootstrap", UserID: user, UserEmail: user + "@example.com", TransientAssistant: true})
@@ -329,6 +329,7 @@ func TestCustomOwnerAndPrefix(t *testing.T) {
 		},
 	})
 	require.NoError(t, err)
+	h = validated(t, "/v1", h)
 	r := httptest.NewRequest("POST", "/v1/api_keys", strings.NewReader(`{"api_key":{"name":"x","key_type":"private"}}`))
 	r.Header.Set("X-User", "carol")
 	w := httptest.NewRecorder()
@@ -371,7 +372,7 @@ func TestStoreFailure(t *testing.T) {
 	h, err := httpapi.New(m, &httpapi.Config{Owner: func(*http.Request) (httpapi.Owner, error) { return httpapi.Owner{UserID: "u"}, nil }})
 	require.NoError(t, err)
 	w := httptest.NewRecorder()
-	h.ServeHTTP(w, httptest.NewRequest("GET", "/api_keys", nil))
+	validated(t, "", h).ServeHTTP(w, httptest.NewRequest("GET", "/api_keys", nil))
 	assert.Equal(t, 503, w.Code)
 	assert.NotContains(t, w.Body.String(), "refused", "store details stay in the log")
 }

@@ -43,7 +43,7 @@ func newTokenEnv(t *testing.T, cfg *apikeys.Config) *env {
 	mux.Handle("GET /api_keys/tokens/jwks.json", httpapi.JWKS(m))
 	mux.Handle("/api_keys", api)
 	mux.Handle("/api_keys/", api)
-	e := &env{t: t, m: m, h: mux}
+	e := &env{t: t, m: m, h: validated(t, "", mux)}
 	mk := func(user string, typ apikeys.KeyType) apikeys.NewKey {
 		nk, err := m.Create(t.Context(), apikeys.CreateParams{Type: typ, Name: "bootstrap", UserID: user, UserEmail: user + "@example.com", TransientAssistant: true})
 		require.NoError(t, err)
@@ -233,6 +233,7 @@ func TestTokenCannotManage(t *testing.T) {
 	// middleware, a token in the context cannot mint.
 	h, err := httpapi.New(e.m, &httpapi.Config{Owner: func(*http.Request) (httpapi.Owner, error) { return httpapi.Owner{UserID: "alice"}, nil }})
 	require.NoError(t, err)
+	h = validated(t, "", h)
 	k, err := e.m.Authorize(t.Context(), token, apikeys.Request{Transient: true})
 	require.NoError(t, err)
 	r := httptest.NewRequest("POST", "/api_keys/tokens", nil)
@@ -250,6 +251,7 @@ func TestMintTokenWithCustomOwner(t *testing.T) {
 	e := newTokenEnv(t, nil)
 	h, err := httpapi.New(e.m, &httpapi.Config{Owner: func(*http.Request) (httpapi.Owner, error) { return httpapi.Owner{UserID: "alice"}, nil }})
 	require.NoError(t, err)
+	h = validated(t, "", h)
 	mint := func(body string) *httptest.ResponseRecorder {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, httptest.NewRequest("POST", "/api_keys/tokens", strings.NewReader(body)))
@@ -307,7 +309,7 @@ func TestTokenRoutesMethods(t *testing.T) {
 	assert.Equal(t, 401, res.code, res.raw)
 
 	w := httptest.NewRecorder()
-	httpapi.JWKS(e.m).ServeHTTP(w, httptest.NewRequest("DELETE", "/jwks.json", nil))
+	validated(t, "", httpapi.JWKS(e.m)).ServeHTTP(w, httptest.NewRequest("DELETE", "/jwks.json", nil))
 	assert.Equal(t, 405, w.Code)
 	assert.Equal(t, "GET, HEAD", w.Header().Get("Allow"))
 }
@@ -412,7 +414,7 @@ func TestJWKS(t *testing.T) {
 	rest, err := httpapi.New(e.m, nil)
 	require.NoError(t, err)
 	w = httptest.NewRecorder()
-	rest.ServeHTTP(w, httptest.NewRequest("GET", "/api_keys/tokens/jwks.json", nil))
+	validated(t, "", rest).ServeHTTP(w, httptest.NewRequest("GET", "/api_keys/tokens/jwks.json", nil))
 	assert.Equal(t, 200, w.Code)
 	assert.Equal(t, body, w.Body.Bytes())
 }
