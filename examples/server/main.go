@@ -79,6 +79,7 @@ import (
 
 	"github.com/keyward/apikeys"
 	"github.com/keyward/apikeys/httpapi"
+	"github.com/keyward/apikeys/internal/storeurl"
 	"github.com/keyward/apikeys/middleware"
 )
 
@@ -113,9 +114,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 	// returns shows it (the log and the errors, which drivers and net/url
 	// may fill with the DSN, are redacted; stdout shows only the redacted
 	// spec).
-	red := newRedactor(*storeSpec)
-	stderr = red.writer(stderr)
-	defer func() { err = red.err(err) }()
+	red := storeurl.NewRedactor(*storeSpec)
+	stderr = red.Writer(stderr)
+	defer func() { err = red.Err(err) }()
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	// Read (and check) the token keys before anything else happens.
 	tokenSpec := *tokenKey
@@ -133,19 +134,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 		return err
 	}
 	defer ln.Close() // after Serve, which closes it, a no-op
-	store, closeStore, err := openStore(ctx, *storeSpec, *namespace)
+	opened, err := storeurl.Open(ctx, *storeSpec, *namespace, &storeurl.Options{OpTimeout: opTimeout})
 	if err != nil {
-		return fmt.Errorf("store %s: %w", red.spec, err)
+		return fmt.Errorf("store %s: %w", red.Spec(), err)
 	}
-	defer closeStore()
+	defer opened.Close()
+	store := opened.Store
 	cfg := &apikeys.Config{OpTimeout: opTimeout, ErrorLog: log, TokenKeys: signKeys}
-	if signKeyGenerated && !isMemory(*storeSpec) {
+	if signKeyGenerated && !storeurl.IsMemory(*storeSpec) {
 		fmt.Fprintf(stdout, "warning: no -token-key or %s: this instance signs browser tokens with a key of its own; "+
 			"tokens minted by one instance won't verify on another sharing the store\n", tokenKeyEnv)
 	}
 	if *cacheOn {
 		cfg.Cache = &apikeys.CacheConfig{}
-		cfg.Invalidator = invalidatorOf(store)
+		cfg.Invalidator = opened.Invalidator
 		if cfg.Invalidator == nil {
 			fmt.Fprintln(stdout, "cache: this store sends no change notifications; other instances see changes within the cache TTL")
 		}
@@ -159,7 +161,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 		closeCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := m.Close(closeCtx); err != nil {
-			fmt.Fprintln(stderr, "server: closing:", red.err(err))
+			fmt.Fprintln(stderr, "server: closing:", red.Err(err))
 		}
 	}()
 	h, err := newHandler(m, log, firstUser(*bootstrap))
@@ -179,7 +181,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 	}
-	fmt.Fprintf(stdout, "listening on http://%s (store: %s)\n", ln.Addr(), red.spec)
+	fmt.Fprintf(stdout, "listening on http://%s (store: %s)\n", ln.Addr(), red.Spec())
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}

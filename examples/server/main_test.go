@@ -6,8 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -28,6 +26,7 @@ import (
 
 	"github.com/keyward/apikeys"
 	"github.com/keyward/apikeys/internal/faultproxy"
+	"github.com/keyward/apikeys/internal/storeurl"
 	"github.com/keyward/apikeys/memstore"
 )
 
@@ -152,22 +151,6 @@ func TestBadFlags(t *testing.T) {
 	}
 }
 
-func TestMySQLDSN(t *testing.T) {
-	t.Parallel()
-	for in, want := range map[string]string{
-		"mysql://root@127.0.0.1:3306/test":              "root@tcp(127.0.0.1:3306)/test?parseTime=true",
-		"mysql://u:p%40ss@db:3306/keys?tls=skip-verify": "u:p@ss@tcp(db:3306)/keys?parseTime=true&tls=skip-verify",
-	} {
-		got, err := mysqlDSN(in)
-		require.NoError(t, err)
-		assert.Equal(t, want, got)
-	}
-	for _, bad := range []string{"mysql://host", "mysql:///db", "mysql://%zz"} {
-		_, err := mysqlDSN(bad)
-		assert.Error(t, err, bad)
-	}
-}
-
 // startRun runs the server with args until it is ready (and then stops it)
 // or it fails, and returns what it printed and returned. A guard of a
 // minute stops a server that neither gets ready nor fails.
@@ -255,47 +238,14 @@ func TestListenFailsFirst(t *testing.T) {
 	require.ErrorIs(t, err, syscall.EADDRINUSE)
 	assert.NotContains(t, stdout, "bootstrap private key")
 
-	store, closeStore, err := openStore(t.Context(), spec, "")
+	opened, err := storeurl.Open(t.Context(), spec, "", nil)
 	require.NoError(t, err)
-	t.Cleanup(closeStore)
-	m, err := apikeys.New(store, nil)
+	t.Cleanup(opened.Close)
+	m, err := apikeys.New(opened.Store, nil)
 	require.NoError(t, err)
 	page, err := m.List(t.Context(), "demo", apikeys.ListParams{})
 	require.NoError(t, err)
 	assert.Empty(t, page.Keys, "the failed start created a key")
-}
-
-func TestRedactor(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct{ spec, want string }{
-		{"memory", "memory"},
-		{"sqlite:/tmp/keys.db", "sqlite:/tmp/keys.db"},
-		{"sqlite:/tmp/a:b@c/keys.db", "sqlite:/tmp/a:b@c/keys.db"},
-		{"redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"},
-		{"redis://:pw@127.0.0.1:6379/0", "redis://:xxxxx@127.0.0.1:6379/0"},
-		{"postgres://root@db:5432/test?sslmode=disable", "postgres://root@db:5432/test?sslmode=disable"},
-		{"postgres://root:p%40ss@db/test?sslpassword=k3y&sslmode=disable", "postgres://root:xxxxx@db/test?sslpassword=xxxxx&sslmode=disable"},
-		{"mysql://root:p@ss@db:3306/test", "mysql://root:xxxxx@db:3306/test"},
-		{"root:pw@tcp(db:3306)/test", "root:xxxxx@tcp(db:3306)/test"},
-	} {
-		r := newRedactor(tc.spec)
-		assert.Equal(t, tc.want, r.spec, tc.spec)
-	}
-
-	r := newRedactor("postgres://root:p%40ss@db/test")
-	var log bytes.Buffer
-	n, err := r.writer(&log).Write([]byte("level=ERROR err=\"password p@ss, or p%40ss, refused\"\n"))
-	require.NoError(t, err)
-	assert.Equal(t, len("level=ERROR err=\"password p@ss, or p%40ss, refused\"\n"), n, "the length written, as given")
-	assert.Equal(t, "level=ERROR err=\"password xxxxx, or xxxxx, refused\"\n", log.String())
-
-	cause := errors.New("dial postgres://root:p%40ss@db/test: refused")
-	red := r.err(fmt.Errorf("store: %w", cause))
-	assert.Equal(t, "store: dial postgres://root:xxxxx@db/test: refused", red.Error())
-	assert.ErrorIs(t, red, cause, "redaction keeps the chain")
-	plain := errors.New("no secret here")
-	assert.Same(t, plain, r.err(plain))
-	assert.NoError(t, r.err(nil))
 }
 
 // limitNow is the clock of the limit tests: 15 s into an hour, so that a

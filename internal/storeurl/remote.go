@@ -1,4 +1,4 @@
-package main
+package storeurl
 
 import (
 	"context"
@@ -7,11 +7,11 @@ import (
 	"strings"
 	"time"
 
-	_ "github.com/go-sql-driver/mysql" // -store mysql://
-	_ "github.com/jackc/pgx/v5/stdlib" // -store postgres://
+	_ "github.com/go-sql-driver/mysql" // mysql://
+	_ "github.com/jackc/pgx/v5/stdlib" // postgres://
 	"github.com/jmoiron/sqlx"
 	"github.com/redis/go-redis/v9"
-	_ "modernc.org/sqlite" // -store sqlite:PATH
+	_ "modernc.org/sqlite" // sqlite:PATH
 
 	"github.com/keyward/apikeys"
 	"github.com/keyward/apikeys/redisstore"
@@ -38,21 +38,19 @@ func openRedis(ctx context.Context, spec, namespace string) (apikeys.Store, func
 }
 
 // openSQL opens driver on spec, a URL for postgres and mysql or
-// "sqlite:PATH", and migrates the schema.
-func openSQL(ctx context.Context, driver, spec, table string) (apikeys.Store, func(), error) {
+// "sqlite:PATH", and migrates or checks the schema as o says.
+func openSQL(ctx context.Context, driver, spec, table string, o *Options) (apikeys.Store, func(), error) {
 	dsn := spec
 	switch driver {
 	case "mysql":
 		var err error
-		if dsn, err = mysqlDSN(spec); err != nil {
+		if dsn, err = MySQLDSN(spec); err != nil {
 			return nil, nil, err
 		}
 	case "sqlite":
-		// Wait for a lock up to a second less than the Manager's
-		// OpTimeout, so that a busy database answers SQLITE_BUSY rather
-		// than have the deadline interrupt it.
+		wait := max(o.OpTimeout-time.Second, 0)
 		dsn = fmt.Sprintf("file:%s?_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)",
-			strings.TrimPrefix(spec, "sqlite:"), (opTimeout - time.Second).Milliseconds())
+			strings.TrimPrefix(spec, "sqlite:"), wait.Milliseconds())
 	}
 	db, err := sqlx.Open(driver, dsn)
 	if err != nil {
@@ -64,18 +62,26 @@ func openSQL(ctx context.Context, driver, spec, table string) (apikeys.Store, fu
 	}
 	s, err := sqlstore.New(db, &sqlstore.Config{Table: table})
 	if err == nil {
-		err = s.Migrate(ctx)
+		switch o.Schema {
+		case Migrate:
+			err = s.Migrate(ctx)
+		case Check:
+			err = s.CheckSchema(ctx)
+		}
 	}
 	if err != nil {
+		if s != nil {
+			s.Close()
+		}
 		db.Close()
 		return nil, nil, err
 	}
 	return s, func() { s.Close(); db.Close() }, nil
 }
 
-// mysqlDSN turns mysql://user:pass@host:port/db?params into the driver's
+// MySQLDSN turns mysql://user:pass@host:port/db?params into the driver's
 // user:pass@tcp(host:port)/db?parseTime=true&params form.
-func mysqlDSN(spec string) (string, error) {
+func MySQLDSN(spec string) (string, error) {
 	u, err := url.Parse(spec)
 	if err != nil {
 		return "", err

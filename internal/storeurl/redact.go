@@ -1,4 +1,4 @@
-package main
+package storeurl
 
 import (
 	"io"
@@ -7,21 +7,22 @@ import (
 	"strings"
 )
 
-// redacted replaces a credential wherever the server prints it.
-const redacted = "xxxxx"
+// Redacted replaces a credential wherever a program prints it.
+const Redacted = "xxxxx"
 
-// redactor hides the credentials of a -store spec in everything the server
+// Redactor hides the credentials of a store spec in everything a program
 // prints or returns: the spec itself, errors (a driver or net/url may echo
 // the DSN) and the log. It knows the password of a URL's user info, in its
 // escaped and unescaped forms, that of a driver DSN such as MySQL's
 // "user:password@tcp(host)/db", and the values of password-like query
 // parameters (postgres://...?password=...).
-type redactor struct {
+type Redactor struct {
 	spec    string   // the spec with its credentials replaced
 	secrets []string // longest first, so that no part of one survives
 }
 
-func newRedactor(spec string) *redactor {
+// NewRedactor returns the Redactor of spec.
+func NewRedactor(spec string) *Redactor {
 	var secrets []string
 	add := func(s string) {
 		if s == "" {
@@ -74,8 +75,8 @@ func newRedactor(spec string) *redactor {
 		}
 	}
 	slices.SortFunc(secrets, func(a, b string) int { return len(b) - len(a) })
-	r := &redactor{secrets: slices.Compact(secrets)}
-	r.spec = r.text(spec)
+	r := &Redactor{secrets: slices.Compact(secrets)}
+	r.spec = r.Text(spec)
 	return r
 }
 
@@ -90,21 +91,24 @@ func sensitiveParam(k string) bool {
 	return false
 }
 
-// text returns s with every credential replaced.
-func (r *redactor) text(s string) string {
+// Spec returns the spec with its credentials replaced.
+func (r *Redactor) Spec() string { return r.spec }
+
+// Text returns s with every credential replaced.
+func (r *Redactor) Text(s string) string {
 	for _, secret := range r.secrets {
-		s = strings.ReplaceAll(s, secret, redacted)
+		s = strings.ReplaceAll(s, secret, Redacted)
 	}
 	return s
 }
 
-// err returns err with its message redacted; errors.Is and errors.As still
+// Err returns err with its message redacted; errors.Is and errors.As still
 // see what it wraps.
-func (r *redactor) err(err error) error {
+func (r *Redactor) Err(err error) error {
 	if err == nil {
 		return nil
 	}
-	msg := r.text(err.Error())
+	msg := r.Text(err.Error())
 	if msg == err.Error() {
 		return err
 	}
@@ -119,10 +123,10 @@ type redactedError struct {
 func (e *redactedError) Error() string { return e.msg }
 func (e *redactedError) Unwrap() error { return e.err }
 
-// writer returns w with every credential replaced in what is written to
+// Writer returns w with every credential replaced in what is written to
 // it. The log handler writes each record in one call, so a credential is
 // never split between two writes.
-func (r *redactor) writer(w io.Writer) io.Writer {
+func (r *Redactor) Writer(w io.Writer) io.Writer {
 	if len(r.secrets) == 0 {
 		return w
 	}
@@ -130,12 +134,12 @@ func (r *redactor) writer(w io.Writer) io.Writer {
 }
 
 type redactingWriter struct {
-	r *redactor
+	r *Redactor
 	w io.Writer
 }
 
 func (rw redactingWriter) Write(p []byte) (int, error) {
-	if _, err := io.WriteString(rw.w, rw.r.text(string(p))); err != nil {
+	if _, err := io.WriteString(rw.w, rw.r.Text(string(p))); err != nil {
 		return 0, err
 	}
 	return len(p), nil

@@ -1,0 +1,14 @@
+package main
+
+import "hash/crc32"
+
+// crcSuffix is the 6-character CRC-32C block the key format ends with.
+func crcSuffix(text string) string {
+	v := uint64(crc32.Checksum([]byte(text), crc32.MakeTable(crc32.Castagnoli)))
+	b := make([]byte, 6)
+	for i := 5; i >= 0; i-- {
+		b[i] = base62[v%62]
+		v /= 62
+	}
+	return string(b)
+}
