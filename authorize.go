@@ -90,7 +90,18 @@ type Request struct {
 // rate-limit headers; it must not be treated as authorized); a
 // *ValidationError for a Cost out of range; a *StoreError when the store
 // failed; or ErrClosed after Close. Only a nil error means "allowed".
+//
+// Config.Hook, when set, is told every decision, with the reason callers
+// do not see (Decision.Reason).
 func (m *Manager) Authorize(ctx context.Context, key string, req Request) (Key, error) {
+	if m.hook != nil {
+		return m.authorizeObserved(ctx, key, req)
+	}
+	return m.authorize(ctx, key, req, nil)
+}
+
+// authorize is Authorize; t, when not nil, collects what a Hook is told.
+func (m *Manager) authorize(ctx context.Context, key string, req Request, t *trace) (Key, error) {
 	if m.closed.Load() {
 		return Key{}, ErrClosed
 	}
@@ -104,9 +115,16 @@ func (m *Manager) Authorize(ctx context.Context, key string, req Request) (Key, 
 	parsed, err := parseKey(m.cfg.Prefix, key)
 	if err != nil {
 		if LooksLikeToken(key) {
-			return m.authorizeToken(ctx, key, req, cost)
+			if t != nil {
+				t.token = true
+			}
+			return m.authorizeToken(ctx, key, req, cost, t)
 		}
+		t.set(ReasonMalformed)
 		return Key{}, ErrInvalidKey
+	}
+	if t != nil {
+		t.keyID = parsed.id
 	}
 	digest := m.digest.digest(key)
 	var (
@@ -122,7 +140,7 @@ func (m *Manager) Authorize(ctx context.Context, key string, req Request) (Key, 
 		}
 	} else {
 		if m.cache != nil {
-			rec, err = m.cachedGet(ctx, parsed.id)
+			rec, err = m.cachedGet(ctx, parsed.id, t)
 			shared = true
 		} else {
 			opCtx, cancel := m.op(ctx)
@@ -144,6 +162,7 @@ func (m *Manager) Authorize(ctx context.Context, key string, req Request) (Key, 
 	}
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
+			t.set(ReasonUnknown)
 			return Key{}, ErrInvalidKey
 		}
 		return Key{}, &StoreError{Op: "get", Err: err}
@@ -151,8 +170,10 @@ func (m *Manager) Authorize(ctx context.Context, key string, req Request) (Key, 
 	if !digest.equal(rec.Digest) || rec.Type != parsed.typ {
 		// A store spends only for the right digest, which covers the
 		// type too: nothing to refund.
+		t.set(ReasonWrongSecret)
 		return Key{}, ErrInvalidKey
 	}
+	t.found(rec.ID, rec.UserID)
 	k := &rec.Key
 	err = m.rules(&rec, &req)
 	if err != nil && spent {
@@ -160,6 +181,9 @@ func (m *Manager) Authorize(ctx context.Context, key string, req Request) (Key, 
 	}
 	switch {
 	case errors.Is(err, ErrInvalidKey):
+		if err == ErrInvalidKey { // rules: the only other one is errDisabled
+			t.set(ReasonExpired)
+		}
 		return Key{}, err
 	case err == nil && k.Limited() && !spent:
 		err = m.limitRefusal(k, cost)
@@ -239,9 +263,13 @@ func (m *Manager) limitRefusal(k *Key, cost int64) error {
 
 // cachedGet reads id through the cache. The returned record's lists are
 // shared with the cache and must not be modified.
-func (m *Manager) cachedGet(ctx context.Context, id uuid.UUID) (Record, error) {
+func (m *Manager) cachedGet(ctx context.Context, id uuid.UUID, t *trace) (Record, error) {
 	now := m.cfg.Now()
-	if e, ok := m.cache.get(id, now); ok {
+	e, ok := m.cache.get(id, now)
+	if t != nil {
+		t.cached, t.cacheHit = true, ok
+	}
+	if ok {
 		if e.rec == nil {
 			return Record{}, ErrNotFound
 		}

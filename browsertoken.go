@@ -354,20 +354,25 @@ func (m *Manager) verifyToken(raw string) (*verifiedToken, bool) {
 
 // authorizeToken is Authorize for a token: see the package's "Browser
 // tokens".
-func (m *Manager) authorizeToken(ctx context.Context, raw string, req Request, cost int64) (Key, error) {
+func (m *Manager) authorizeToken(ctx context.Context, raw string, req Request, cost int64, t *trace) (Key, error) {
 	if m.tokens == nil {
+		t.set(ReasonTokenInvalid)
 		return Key{}, ErrInvalidKey
 	}
 	v, ok := m.verifyToken(raw)
 	if !ok {
+		t.set(ReasonTokenInvalid)
 		return Key{}, ErrInvalidKey
+	}
+	if t != nil {
+		t.keyID = v.parent
 	}
 	var (
 		rec Record
 		err error
 	)
 	if m.cache != nil {
-		rec, err = m.cachedGet(ctx, v.parent)
+		rec, err = m.cachedGet(ctx, v.parent, t)
 	} else {
 		opCtx, cancel := m.op(ctx)
 		rec, err = m.store.Get(opCtx, v.parent)
@@ -375,24 +380,29 @@ func (m *Manager) authorizeToken(ctx context.Context, raw string, req Request, c
 	}
 	switch {
 	case errors.Is(err, ErrNotFound):
+		t.set(ReasonUnknown)
 		return Key{}, ErrInvalidKey
 	case err != nil:
 		return Key{}, &StoreError{Op: "get", Err: err}
 	}
+	t.found(rec.ID, rec.UserID)
 	k, err := m.tokenKey(&rec, v, &req)
 	if err != nil {
+		m.traceTokenRefusal(t, &rec, err)
 		return k, err // zero for ErrInvalidKey; the token's key for a refusal, for CORS
 	}
 	if rec.Limited() {
 		fresh, spent, err := m.spend(ctx, v.parent, rec.Digest, cost)
 		switch {
 		case errors.Is(err, ErrNotFound):
+			t.set(ReasonUnknown)
 			return Key{}, ErrInvalidKey
 		case err != nil:
 			return Key{}, &StoreError{Op: "get", Err: err}
 		}
 		k, err = m.tokenKey(&fresh, v, &req)
 		if err != nil {
+			m.traceTokenRefusal(t, &fresh, err)
 			if spent {
 				m.refund(ctx, &fresh, cost)
 			}
@@ -406,6 +416,22 @@ func (m *Manager) authorizeToken(ctx context.Context, raw string, req Request, c
 	}
 	m.noteUse(v.parent)
 	return k, nil
+}
+
+// traceTokenRefusal names, for a Hook, why tokenKey refused a token
+// whose parent is parent.
+func (m *Manager) traceTokenRefusal(t *trace, parent *Record, err error) {
+	if t == nil || !errors.Is(err, ErrInvalidKey) {
+		return
+	}
+	switch {
+	case parent.Disabled:
+		t.reason = ReasonDisabled
+	case !parent.ExpiresAt.IsZero() && parent.Expired(m.cfg.Now()):
+		t.reason = ReasonExpired
+	default: // not private any more, or narrowed since the token was minted
+		t.reason = ReasonTokenInvalid
+	}
 }
 
 // tokenKey is the key a token acts as, given its parent's record: the

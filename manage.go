@@ -65,7 +65,11 @@ func (m *Manager) Create(ctx context.Context, p CreateParams) (NewKey, error) {
 		return NewKey{}, err
 	}
 	rec.CreatedAt, rec.UpdatedAt = now, now
-	return m.insert(ctx, rec)
+	nk, err := m.insert(ctx, rec)
+	if err == nil && m.hook != nil {
+		m.observeChange(ctx, ChangeCreated, Key{}, m.snapshot(nk.Key))
+	}
+	return nk, err
 }
 
 // ValidateCreate reports what Create would refuse in p, without storing
@@ -386,6 +390,10 @@ func (m *Manager) modify(ctx context.Context, userID string, id uuid.UUID, a *Re
 		if err := within(a, &rec.Key); err != nil {
 			return Key{}, err
 		}
+		var before Key
+		if m.hook != nil {
+			before = m.snapshot(rec.Key)
+		}
 		change(&rec)
 		if err := within(a, &rec.Key); err != nil {
 			return Key{}, err
@@ -402,7 +410,18 @@ func (m *Manager) modify(ctx context.Context, userID string, id uuid.UUID, a *Re
 		}
 		switch {
 		case err == nil:
-			return m.public(rec.Key), nil
+			after := m.public(rec.Key)
+			if m.hook != nil {
+				kind := ChangeUpdated
+				switch {
+				case before.Disabled && !after.Disabled:
+					kind = ChangeEnabled
+				case !before.Disabled && after.Disabled:
+					kind = ChangeDisabled
+				}
+				m.observeChange(ctx, kind, before, m.snapshot(after))
+			}
+			return after, nil
 		case errors.Is(err, ErrNotFound):
 			return Key{}, ErrNotFound
 		case errors.Is(err, ErrConflict) && attempt < updateAttempts:
@@ -446,5 +465,9 @@ func (m *Manager) Delete(ctx context.Context, userID string, id uuid.UUID) (Key,
 	case err != nil:
 		return Key{}, &StoreError{Op: "delete", Err: err}
 	}
-	return m.public(rec.Key), nil
+	k := m.public(rec.Key)
+	if m.hook != nil {
+		m.observeChange(ctx, ChangeDeleted, m.snapshot(k), Key{})
+	}
+	return k, nil
 }

@@ -81,6 +81,10 @@ type Config struct {
 	// to 24 hours.
 	MaxTokenTTL time.Duration
 
+	// Hook, when set, observes every decision of Authorize and every
+	// change to a key: see Hook. Default none, which costs nothing.
+	Hook Hook
+
 	// ErrorLog receives failures that do not fail an operation, such as a
 	// notification that could not be published. Default slog.Default().
 	ErrorLog *slog.Logger
@@ -108,6 +112,7 @@ type Manager struct {
 	digest digester
 	cache  *cache // nil when off
 	log    *slog.Logger
+	hook   Hook // nil when none
 
 	lastUsed *lastUsed // nil when off
 
@@ -183,7 +188,7 @@ func New(store Store, cfg *Config) (*Manager, error) {
 		c.LastUsedInterval = time.Minute
 	}
 	// Build the Manager only now: it keeps the normalized Config.
-	m := &Manager{store: store, cfg: c, digest: newDigester(c.Pepper), log: c.ErrorLog}
+	m := &Manager{store: store, cfg: c, digest: newDigester(c.Pepper), log: c.ErrorLog, hook: c.Hook}
 	if _, local := store.(Local); !local {
 		m.limitedIDs = newLimitedSet()
 	}

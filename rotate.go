@@ -81,8 +81,12 @@ func (m *Manager) Rotate(ctx context.Context, userID string, id uuid.UUID, grace
 		}
 		switch {
 		case err == nil:
+			if m.hook != nil {
+				m.observeChange(ctx, ChangeCreated, Key{}, m.snapshot(nk.Key))
+				m.observeChange(ctx, ChangeRotated, m.snapshot(old.Key), m.snapshot(retired.Key))
+			}
 			if grace == 0 {
-				m.deleteRetired(ctx, userID, id)
+				m.deleteRetired(ctx, userID, &retired)
 			}
 			return nk, nil
 		case errors.Is(err, ErrConflict), errors.Is(err, ErrNotFound):
@@ -97,6 +101,9 @@ func (m *Manager) Rotate(ctx context.Context, userID string, id uuid.UUID, grace
 				return NewKey{}, ErrConflict
 			}
 		default:
+			if m.hook != nil { // the new key works; the old one is as it was, or retired
+				m.observeChange(ctx, ChangeCreated, Key{}, m.snapshot(nk.Key))
+			}
 			return nk, fmt.Errorf("apikeys: rotate: new key %s created, old key %s not retired: %w: %w", nk.ID, id, ErrOldKeyLive, &StoreError{Op: "update", Err: err})
 		}
 	}
@@ -118,12 +125,17 @@ func (m *Manager) rollback(ctx context.Context, userID string, id uuid.UUID) err
 
 // deleteRetired deletes a key that Rotate has already expired. A failure
 // is only logged: the expired record authorizes nothing.
-func (m *Manager) deleteRetired(ctx context.Context, userID string, id uuid.UUID) {
+func (m *Manager) deleteRetired(ctx context.Context, userID string, retired *Record) {
+	id := retired.ID
 	opCtx, cancel := m.op(ctx)
 	err := m.store.Delete(opCtx, userID, id)
 	cancel()
 	m.changed(ctx, id)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		m.log.ErrorContext(ctx, "apikeys: rotate: the old key is expired but could not be deleted", "id", id, "err", err)
+		return
+	}
+	if err == nil && m.hook != nil {
+		m.observeChange(ctx, ChangeDeleted, m.snapshot(retired.Key), Key{})
 	}
 }
