@@ -18,6 +18,12 @@
 // log), so that several instances on one store refuse a deleted key at
 // once; -namespace picks the Redis key prefix or SQL table.
 //
+// Every authorization decision (with the operator's reason: unknown,
+// wrong_secret, origin, rate_limit, ...; never the key) and every key
+// change is logged to stderr (hooks/slogaudit); -metrics also counts them
+// in OpenTelemetry metrics (hooks/otelhook), served as JSON at GET
+// /debug/metrics.
+//
 // Browser tokens are signed with an Ed25519 key given as the base64 of its
 // 32-byte seed, by -token-key or, better (a flag shows in ps), by the
 // environment variable APIKEYS_TOKEN_KEY; a comma-separated list rotates:
@@ -76,8 +82,12 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/keyward/apikeys"
+	"github.com/keyward/apikeys/hooks/otelhook"
+	"github.com/keyward/apikeys/hooks/slogaudit"
 	"github.com/keyward/apikeys/httpapi"
 	"github.com/keyward/apikeys/internal/storeurl"
 	"github.com/keyward/apikeys/middleware"
@@ -106,6 +116,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 	bootstrap := fs.String("bootstrap", "demo", "comma-separated users that get a private key if they have none")
 	namespace := fs.String("namespace", "", "Redis key prefix or SQL table name (default: the store's own)")
 	cacheOn := fs.Bool("cache", false, "cache verified keys, dropping changed ones at once through the store's notifications (Redis, PostgreSQL, MySQL)")
+	metricsOn := fs.Bool("metrics", false, "serve the OpenTelemetry metrics of authorizations and key changes as JSON at GET /debug/metrics")
 	tokenKey := fs.String("token-key", "", "browser token signing keys: comma-separated base64 32-byte Ed25519 seeds, the first signs (default: $"+tokenKeyEnv+", else one generated at start)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -140,7 +151,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 	}
 	defer opened.Close()
 	store := opened.Store
-	cfg := &apikeys.Config{OpTimeout: opTimeout, ErrorLog: log, TokenKeys: signKeys}
+	// Every decision (with the operator's reason, never the key) and every
+	// change goes to the log; with -metrics, to OpenTelemetry metrics too.
+	audit := slogaudit.New(log)
+	audit.LevelAllowed = slog.LevelInfo
+	var hook apikeys.Hook = audit
+	var metrics *sdkmetric.ManualReader
+	if *metricsOn {
+		metrics = sdkmetric.NewManualReader()
+		oh, err := otelhook.New(sdkmetric.NewMeterProvider(sdkmetric.WithReader(metrics)), nil)
+		if err != nil {
+			return err
+		}
+		hook = hooks{audit, oh}
+	}
+	cfg := &apikeys.Config{OpTimeout: opTimeout, ErrorLog: log, TokenKeys: signKeys, Hook: hook}
 	if signKeyGenerated && !storeurl.IsMemory(*storeSpec) {
 		fmt.Fprintf(stdout, "warning: no -token-key or %s: this instance signs browser tokens with a key of its own; "+
 			"tokens minted by one instance won't verify on another sharing the store\n", tokenKeyEnv)
@@ -165,6 +190,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 		}
 	}()
 	h, err := newHandler(m, log, firstUser(*bootstrap))
+	if err == nil && metrics != nil {
+		mux := http.NewServeMux()
+		mux.Handle("/", h)
+		mux.Handle("GET /debug/metrics", metricsHandler(metrics))
+		h = mux
+	}
 	if err != nil {
 		return err
 	}
@@ -477,3 +508,35 @@ $('go').onclick = async () => {
   }
 };
 `
+
+// hooks sends every event to each hook in turn.
+type hooks []apikeys.Hook
+
+func (hs hooks) Decision(ctx context.Context, d apikeys.Decision) {
+	for _, h := range hs {
+		h.Decision(ctx, d)
+	}
+}
+
+func (hs hooks) Change(ctx context.Context, c apikeys.Change) {
+	for _, h := range hs {
+		h.Change(ctx, c)
+	}
+}
+
+// metricsHandler answers with the metrics collected so far, as JSON: the
+// demo's stand-in for an exporter (a service would use an OTLP or
+// Prometheus exporter instead).
+func metricsHandler(r *sdkmetric.ManualReader) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		var rm metricdata.ResourceMetrics
+		if err := r.Collect(req.Context(), &rm); err != nil {
+			http.Error(w, "cannot collect metrics", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(rm.ScopeMetrics)
+	})
+}
