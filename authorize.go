@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -93,15 +94,21 @@ type Request struct {
 //
 // Config.Hook, when set, is told every decision, with the reason callers
 // do not see (Decision.Reason).
-func (m *Manager) Authorize(ctx context.Context, key string, req Request) (Key, error) {
+func (m *Manager) Authorize(ctx context.Context, key string, request Request) (_ Key, err error) {
+	// One function, not a wrapper around another: a second layer would
+	// copy the large Key it returns once more on every call. t collects
+	// what a Hook is told; without a Hook it stays nil, and each use of it
+	// is one nil check.
+	req := &request
+	var (
+		t  *trace
+		tr trace
+	)
 	if m.hook != nil {
-		return m.authorizeObserved(ctx, key, req)
+		t = &tr
+		tr.start = time.Now()
+		defer func() { m.observe(ctx, t, req, err) }()
 	}
-	return m.authorize(ctx, key, req, nil)
-}
-
-// authorize is Authorize; t, when not nil, collects what a Hook is told.
-func (m *Manager) authorize(ctx context.Context, key string, req Request, t *trace) (Key, error) {
 	if m.closed.Load() {
 		return Key{}, ErrClosed
 	}
@@ -118,7 +125,7 @@ func (m *Manager) authorize(ctx context.Context, key string, req Request, t *tra
 			if t != nil {
 				t.token = true
 			}
-			return m.authorizeToken(ctx, key, req, cost, t)
+			return m.authorizeToken(ctx, key, *req, cost, t)
 		}
 		t.set(ReasonMalformed)
 		return Key{}, ErrInvalidKey
@@ -154,7 +161,7 @@ func (m *Manager) authorize(ctx context.Context, key string, req Request, t *tra
 			// Rules 1 to 7 on the record read, so that a request they
 			// refuse spends nothing; then spend, and check the record
 			// Spend read.
-			if ruleErr := m.rules(&rec, &req); ruleErr == nil {
+			if ruleErr := m.rules(&rec, req); ruleErr == nil {
 				rec, spent, err = m.spend(ctx, parsed.id, digest, cost)
 				shared = false
 			}
@@ -175,7 +182,7 @@ func (m *Manager) authorize(ctx context.Context, key string, req Request, t *tra
 	}
 	t.found(rec.ID, rec.UserID)
 	k := &rec.Key
-	err = m.rules(&rec, &req)
+	err = m.rules(&rec, req)
 	if err != nil && spent {
 		m.refund(ctx, &rec, cost)
 	}

@@ -130,6 +130,7 @@ type trace struct {
 	userID           string
 	token            bool
 	cached, cacheHit bool
+	start            time.Time
 }
 
 func (t *trace) set(r Reason) {
@@ -183,16 +184,13 @@ func reasonOf(err error) Reason {
 	return ReasonUnknown
 }
 
-// authorizeObserved is Authorize with a Hook: it measures the call and
-// reports it.
-func (m *Manager) authorizeObserved(ctx context.Context, key string, req Request) (Key, error) {
-	start := time.Now()
-	var t trace
-	k, err := m.authorize(ctx, key, req, &t)
+// observe reports an Authorize call that ended with err to the hook; the
+// caller checks m.hook.
+func (m *Manager) observe(ctx context.Context, t *trace, req *Request, err error) {
 	d := Decision{
 		Allowed: err == nil, Err: err, Reason: t.reason,
 		KeyID: t.keyID, UserID: t.userID, Token: t.token, Cached: t.cached, CacheHit: t.cacheHit,
-		Request: req, Start: start, Duration: time.Since(start),
+		Request: *req, Start: t.start, Duration: time.Since(t.start),
 	}
 	switch {
 	case err == nil:
@@ -201,7 +199,6 @@ func (m *Manager) authorizeObserved(ctx context.Context, key string, req Request
 		d.Reason = reasonOf(err)
 	}
 	m.hook.Decision(ctx, d)
-	return k, err
 }
 
 // observeChange reports a change to the hook; the caller checks m.hook.
