@@ -145,6 +145,14 @@ func (m *Manager) Authorize(ctx context.Context, key string, request Request) (_
 		if errors.Is(err, ErrNotFound) || err == nil && !rec.Limited() {
 			m.limitedIDs.remove(parsed.id)
 		}
+		if err == nil && m.oldDigesters != nil && !digest.equal(rec.Digest) {
+			if od, ok := m.underOldPepper(key, parsed.id, digest, rec.Digest); ok {
+				digest = od
+				if rec.Limited() {
+					rec, spent, err = m.spend(ctx, parsed.id, digest, cost)
+				}
+			}
+		}
 	} else {
 		if m.cache != nil {
 			rec, err = m.cachedGet(ctx, parsed.id, t)
@@ -153,6 +161,11 @@ func (m *Manager) Authorize(ctx context.Context, key string, request Request) (_
 			opCtx, cancel := m.op(ctx)
 			rec, err = m.store.Get(opCtx, parsed.id)
 			cancel()
+		}
+		if err == nil && m.oldDigesters != nil && !digest.equal(rec.Digest) {
+			if od, ok := m.underOldPepper(key, parsed.id, digest, rec.Digest); ok {
+				digest = od
+			}
 		}
 		if err == nil && rec.Limited() && digest.equal(rec.Digest) {
 			if m.cache == nil && m.limitedIDs != nil {

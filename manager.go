@@ -27,6 +27,13 @@ type Config struct {
 	// invalidates every existing key. Default: none (SHA-256).
 	Pepper []byte
 
+	// OldPeppers are peppers keys were digested with before Pepper: keys
+	// under them still authorize, and are re-digested with Pepper in the
+	// background (see "Pepper rotation" in the package documentation). A
+	// nil or empty entry stands for no pepper (plain SHA-256), to turn a
+	// pepper on without invalidating keys. Default none.
+	OldPeppers [][]byte
+
 	// Now is the clock. Default time.Now. Tests set it to control expiry.
 	Now func() time.Time
 
@@ -114,6 +121,10 @@ type Manager struct {
 	log    *slog.Logger
 	hook   Hook // nil when none
 
+	oldDigesters  []digester // Config.OldPeppers'
+	oldPepperUses atomic.Int64
+	redigesting   sync.Map // ids being re-digested
+
 	lastUsed *lastUsed // nil when off
 
 	tokens     *tokenSigner // nil: tokens are off
@@ -189,6 +200,12 @@ func New(store Store, cfg *Config) (*Manager, error) {
 	}
 	// Build the Manager only now: it keeps the normalized Config.
 	m := &Manager{store: store, cfg: c, digest: newDigester(c.Pepper), log: c.ErrorLog, hook: c.Hook}
+	for i, p := range c.OldPeppers {
+		if string(p) == string(c.Pepper) {
+			return nil, fmt.Errorf("apikeys: New: OldPeppers[%d] is the current Pepper", i)
+		}
+		m.oldDigesters = append(m.oldDigesters, newDigester(p))
+	}
 	if _, local := store.(Local); !local {
 		m.limitedIDs = newLimitedSet()
 	}

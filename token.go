@@ -205,6 +205,14 @@ func ValidKeyFormat(prefix, s string) bool {
 	return err == nil
 }
 
+// ParseKeyID returns the id and type a key of prefix carries, and false
+// for a string that is not one (ValidKeyFormat). The id is public: it
+// names the key in logs, leak reports and the store, never proves it.
+func ParseKeyID(prefix, s string) (uuid.UUID, KeyType, bool) {
+	p, err := parseKey(prefix, s)
+	return p.id, p.typ, err == nil
+}
+
 // hint is the non-secret display form of a key: its prefix and type, and
 // its last four characters.
 func hint(prefix string, key string) string {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -18,10 +19,11 @@ import (
 
 // Environment variables.
 const (
-	envStore     = "APIKEYS_STORE"
-	envNamespace = "APIKEYS_NAMESPACE"
-	envPrefix    = "APIKEYS_PREFIX"
-	envPepper    = "APIKEYS_PEPPER"
+	envStore      = "APIKEYS_STORE"
+	envNamespace  = "APIKEYS_NAMESPACE"
+	envPrefix     = "APIKEYS_PREFIX"
+	envPepper     = "APIKEYS_PEPPER"
+	envOldPeppers = "APIKEYS_OLD_PEPPERS"
 )
 
 // opTimeout bounds each store call, as in the demo server.
@@ -120,6 +122,7 @@ func (a *app) manager(ctx context.Context) (*apikeys.Manager, func(), error) {
 	m, err := apikeys.New(op.Store, &apikeys.Config{
 		Prefix:           a.prefix,
 		Pepper:           a.pepper(),
+		OldPeppers:       a.oldPeppers(),
 		OpTimeout:        opTimeout,
 		LastUsedInterval: -1, // the CLI uses no key
 		ErrorLog:         slog.New(slog.NewTextHandler(a.red.Writer(a.stderr), nil)),
@@ -134,6 +137,23 @@ func (a *app) manager(ctx context.Context) (*apikeys.Manager, func(), error) {
 		m.Close(ctx)
 		op.Close()
 	}, nil
+}
+
+// oldPeppers are the service's Config.OldPeppers, comma-separated in
+// APIKEYS_OLD_PEPPERS ("-" for "no pepper"), so that verify recognises
+// keys not yet moved to the current pepper.
+func (a *app) oldPeppers() [][]byte {
+	var out [][]byte
+	for p := range strings.SplitSeq(a.getenv(envOldPeppers), ",") {
+		switch p = strings.TrimSpace(p); p {
+		case "":
+		case "-":
+			out = append(out, nil)
+		default:
+			out = append(out, []byte(p))
+		}
+	}
+	return out
 }
 
 func (a *app) pepper() []byte {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/binary"
 	"regexp"
 
 	"github.com/google/uuid"
@@ -15,11 +14,7 @@ import (
 // secret, and a CRC-32C in the last 6. apikeys.ValidKeyFormat checks
 // everything; the id is decoded here, after that check.
 
-const (
-	bodyLen = 72
-	idChars = 22
-	base62  = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-)
+const bodyLen = 72
 
 // keyPattern matches what has the shape of a key of prefix; only
 // apikeys.ValidKeyFormat tells whether its checksum holds.
@@ -36,34 +31,8 @@ type parsed struct {
 // parseKey returns the id and type of a key that apikeys.ValidKeyFormat
 // accepts, and false for any other string.
 func parseKey(prefix, s string) (parsed, bool) {
-	if !apikeys.ValidKeyFormat(prefix, s) {
-		return parsed{}, false
-	}
-	var p parsed
-	p.typ = apikeys.Public
-	if s[len(prefix)+1:len(prefix)+3] == "sk" {
-		p.typ = apikeys.Private
-	}
-	body := s[len(prefix)+4:]
-	for half := range 2 {
-		var v uint64
-		for _, c := range []byte(body[half*11 : half*11+11]) {
-			v = v*62 + uint64(digit(c))
-		}
-		binary.BigEndian.PutUint64(p.id[half*8:], v)
-	}
-	return p, true
-}
-
-func digit(c byte) byte {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0'
-	case c >= 'A' && c <= 'Z':
-		return c - 'A' + 10
-	default:
-		return c - 'a' + 36
-	}
+	id, typ, ok := apikeys.ParseKeyID(prefix, s)
+	return parsed{id: id, typ: typ}, ok
 }
 
 // shaped reports whether s has a key's shape for prefix (length, prefix,

@@ -2,20 +2,13 @@ package main
 
 import (
 	"bufio"
-	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"crypto/subtle"
-	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 
 	"github.com/keyward/apikeys"
-	"github.com/keyward/apikeys/internal/storeurl"
 )
 
 // verdict is verify's answer.
@@ -26,6 +19,9 @@ type verdict struct {
 	Type   apikeys.KeyType `json:"key_type,omitempty"`
 	UserID string          `json:"user_id,omitempty"`
 	Name   string          `json:"name,omitempty"`
+	// OldPepper: the key is digested with one of APIKEYS_OLD_PEPPERS; the
+	// service moves it to the current pepper when it is next used.
+	OldPepper bool `json:"old_pepper,omitempty"`
 }
 
 func (a *app) verifyCommand() *cobra.Command {
@@ -75,65 +71,55 @@ Exit status: 0 the key is valid; 1 it is invalid; 2 usage, store or other error.
 	}
 }
 
-// verify explains key. It reads the store once and changes nothing: no
-// last use is recorded and no rate limit or credit is spent. It decides
-// as Manager.Authorize does for a request that names nothing, before the
-// restrictions.
+// verify explains key with Manager.Verify: it reads the store once and
+// changes nothing (no last use, no rate limit or credit spent, no
+// re-digest). The key's restrictions are not checked: they depend on a
+// request.
 func (a *app) verify(cmd *cobra.Command, key string) (verdict, error) {
-	p, ok := parseKey(a.prefix, key)
-	if !ok {
+	if _, _, ok := apikeys.ParseKeyID(a.prefix, key); !ok && !apikeys.LooksLikeToken(key) {
 		reason := "malformed: not a key of prefix " + a.prefix
 		if shaped(a.prefix, key) {
 			reason = "bad checksum: a mistyped or truncated key"
 		}
 		return verdict{Reason: reason}, nil
 	}
-	v := verdict{ID: p.id, Type: p.typ}
-	op, err := a.openStore(cmd.Context(), storeurl.Check)
+	m, done, err := a.manager(cmd.Context())
 	if err != nil {
-		return v, err
+		return verdict{}, err
 	}
-	defer op.Close()
-	ctx, cancel := context.WithTimeout(cmd.Context(), opTimeout)
-	defer cancel()
-	rec, err := op.Store.Get(ctx, p.id)
-	if errors.Is(err, apikeys.ErrNotFound) {
+	defer done()
+	ver, err := m.Verify(cmd.Context(), key)
+	if err != nil {
+		return verdict{}, err
+	}
+	k := ver.Key
+	v := verdict{Valid: ver.Valid, ID: k.ID, Type: k.Type, UserID: k.UserID, Name: k.Name}
+	switch ver.Reason {
+	case apikeys.ReasonAllowed:
+	case apikeys.ReasonUnknown:
 		v.Reason = "unknown id: never issued, or deleted (rotated keys are deleted when their grace ends at once)"
-		return v, nil
-	}
-	if err != nil {
-		return v, fmt.Errorf("store get: %w", err)
-	}
-	v.UserID, v.Name = rec.UserID, rec.Name
-	d := digest(a.pepper(), key)
-	switch {
-	case subtle.ConstantTimeCompare(d[:], rec.Digest[:]) != 1 || rec.Type != p.typ:
+		if id, _, ok := apikeys.ParseKeyID(a.prefix, key); ok {
+			v.ID = id
+		}
+	case apikeys.ReasonWrongSecret:
 		v.Reason = "wrong secret: the id exists, the rest of the key does not match"
 		if a.pepper() == nil {
 			v.Reason += " (or the service uses a pepper: set " + envPepper + ")"
 		} else {
-			v.Reason += " (or " + envPepper + " is not the service's pepper)"
+			v.Reason += " (or " + envPepper + " is not the service's pepper: older ones go in " + envOldPeppers + ")"
 		}
-	case rec.Expired(time.Now()):
-		v.Reason = "expired at " + when(rec.ExpiresAt)
-		if rec.SuccessorID != uuid.Nil {
-			v.Reason += " (rotated; its successor is " + rec.SuccessorID.String() + ")"
+	case apikeys.ReasonExpired:
+		v.Reason = "expired at " + when(k.ExpiresAt)
+		if k.SuccessorID != uuid.Nil {
+			v.Reason += " (rotated; its successor is " + k.SuccessorID.String() + ")"
 		}
-	case rec.Disabled:
+	case apikeys.ReasonDisabled:
 		v.Reason = "disabled"
 	default:
-		v.Valid = true
+		v.Reason = string(ver.Reason)
+	}
+	if ver.OldPepper {
+		v.OldPepper = true
 	}
 	return v, nil
-}
-
-// digest is what a store keeps for key: HMAC-SHA-256 with the pepper, or
-// SHA-256 (Config.Pepper).
-func digest(pepper []byte, key string) apikeys.Digest {
-	if len(pepper) == 0 {
-		return sha256.Sum256([]byte(key))
-	}
-	h := hmac.New(sha256.New, pepper)
-	h.Write([]byte(key))
-	return apikeys.Digest(h.Sum(nil))
 }
