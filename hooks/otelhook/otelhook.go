@@ -6,6 +6,9 @@
 // caller's context). No attribute holds a key's value; spans and metrics
 // carry the reason, and spans the key's id.
 //
+// Store wraps an apikeys.Store with a span around each of its calls, for
+// remote stores (see Store for what it records and costs).
+//
 //	h, err := otelhook.New(otel.GetMeterProvider(), otel.GetTracerProvider())
 //	m, err := apikeys.New(store, &apikeys.Config{Hook: h})
 package otelhook
