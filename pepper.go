@@ -87,4 +87,3 @@ func (m *Manager) redigest(id uuid.UUID, old, new Digest) {
 		}
 	}()
 }
-

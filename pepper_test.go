@@ -114,14 +114,14 @@ func TestVerify(t *testing.T) {
 		key    string
 		reason apikeys.Reason
 	}{
-		"valid":      {valid.Value, apikeys.ReasonAllowed},
-		"disabled":   {disabled.Value, apikeys.ReasonDisabled},
-		"expired":    {expiring.Value, apikeys.ReasonExpired},
-		"deleted":    {deleted.Value, apikeys.ReasonUnknown},
-		"malformed":  {string(wrong), apikeys.ReasonMalformed},
-		"token":      {tok.Token, apikeys.ReasonAllowed},
-		"bad token":  {tok.Token[:len(tok.Token)-4] + "AAAA", apikeys.ReasonTokenInvalid},
-		"empty":      {"", apikeys.ReasonMalformed},
+		"valid":     {valid.Value, apikeys.ReasonAllowed},
+		"disabled":  {disabled.Value, apikeys.ReasonDisabled},
+		"expired":   {expiring.Value, apikeys.ReasonExpired},
+		"deleted":   {deleted.Value, apikeys.ReasonUnknown},
+		"malformed": {string(wrong), apikeys.ReasonMalformed},
+		"token":     {tok.Token, apikeys.ReasonAllowed},
+		"bad token": {tok.Token[:len(tok.Token)-4] + "AAAA", apikeys.ReasonTokenInvalid},
+		"empty":     {"", apikeys.ReasonMalformed},
 	} {
 		v, err := e.m.Verify(ctx, tt.key)
 		require.NoError(t, err, name)
