@@ -53,7 +53,9 @@ func (a *app) rootCommand() *cobra.Command {
 The store comes from --store or ` + envStore + `: memory, redis://..., postgres://...,
 mysql://... or sqlite:PATH; its namespace (Redis key prefix or SQL table) from
 --namespace or ` + envNamespace + `; the key prefix from --prefix or ` + envPrefix + ` (default ak).
-The pepper, if the service uses one, comes only from ` + envPepper + ` (never a flag).
+The pepper, if the service uses one, comes only from ` + envPepper + ` (never a flag);
+during a pepper rotation, the older ones from ` + envOldPeppers + `, comma-separated
+("-" for no pepper).
 
 A key's value is printed once, by create and rotate, and nowhere else.
 ` + exitHelp,

@@ -304,6 +304,18 @@ func TestVerifyReasons(t *testing.T) {
 		assert.Contains(t, r.stdout, "APIKEYS_PEPPER")
 		r = peppered.run("", "verify", v)
 		assert.Equal(t, 1, r.code, "a key made without the pepper")
+
+		// Pepper rotation: with the old pepper among APIKEYS_OLD_PEPPERS
+		// ("-": no pepper), keys under it verify, and say so.
+		rotated := &cli{t: t, env: append(append([]string{}, c.env...), "APIKEYS_PEPPER=new-pepper", "APIKEYS_OLD_PEPPERS=s3cret-pepper,-")}
+		for _, k := range []string{pk.Value, v} {
+			var got struct {
+				Valid     bool `json:"valid"`
+				OldPepper bool `json:"old_pepper"`
+			}
+			rotated.okJSON(&got, "verify", k)
+			assert.True(t, got.Valid && got.OldPepper, "%+v", got)
+		}
 	})
 }
 
