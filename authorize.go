@@ -134,6 +134,7 @@ func (m *Manager) Authorize(ctx context.Context, key string, request Request) (_
 		t.keyID = parsed.id
 	}
 	digest := m.digest.digest(key)
+	current := digest // digest may become an old pepper's (see pepper.go)
 	var (
 		rec    Record
 		spent  bool
@@ -149,7 +150,7 @@ func (m *Manager) Authorize(ctx context.Context, key string, request Request) (_
 			if od, ok := m.underOldPepper(key, parsed.id, digest, rec.Digest); ok {
 				digest = od
 				if rec.Limited() {
-					rec, spent, err = m.spend(ctx, parsed.id, digest, cost)
+					rec, spent, digest, err = m.spendUnder(ctx, parsed.id, digest, current, cost)
 				}
 			}
 		}
@@ -175,7 +176,7 @@ func (m *Manager) Authorize(ctx context.Context, key string, request Request) (_
 			// refuse spends nothing; then spend, and check the record
 			// Spend read.
 			if ruleErr := m.rules(&rec, req); ruleErr == nil {
-				rec, spent, err = m.spend(ctx, parsed.id, digest, cost)
+				rec, spent, digest, err = m.spendUnder(ctx, parsed.id, digest, current, cost)
 				shared = false
 			}
 		}
@@ -239,6 +240,20 @@ func (m *Manager) spend(ctx context.Context, id uuid.UUID, digest Digest, cost i
 	opCtx, cancel := m.op(ctx)
 	defer cancel()
 	return m.store.Spend(opCtx, SpendRequest{ID: id, Digest: digest, Cost: cost, Now: m.cfg.Now().Unix()})
+}
+
+// spendUnder is spend with digest, which may be an old pepper's digest of
+// the key while current is the current pepper's: when the background
+// re-digest moved the record to current in between, so that Spend found
+// current stored and spent nothing, it spends again under current. It
+// returns the digest the record is under.
+func (m *Manager) spendUnder(ctx context.Context, id uuid.UUID, digest, current Digest, cost int64) (Record, bool, Digest, error) {
+	rec, spent, err := m.spend(ctx, id, digest, cost)
+	if err == nil && !spent && digest != current && current.equal(rec.Digest) {
+		digest = current
+		rec, spent, err = m.spend(ctx, id, digest, cost)
+	}
+	return rec, spent, digest, err
 }
 
 // refund gives back a cost spent for a request that a rule then refused.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -51,7 +52,12 @@ func parseExpiry(s string) (time.Time, error) {
 func parseID(s string) (uuid.UUID, error) {
 	id, err := uuid.Parse(s)
 	if err != nil {
-		return uuid.Nil, usageErr("%q is not a key id (a UUID)", s)
+		// Never echo the argument: it may be a key value pasted by
+		// mistake, and stderr ends up in logs and terminals' scrollback.
+		if strings.Contains(s, "_sk_") || strings.Contains(s, "_pk_") {
+			return uuid.Nil, usageErr("the argument looks like a key value, not a key id: pass the id (apikeys verify - prints it)")
+		}
+		return uuid.Nil, usageErr("the argument is not a key id (a UUID such as 0190b6f0-7c3a-7d6e-9f00-1a2b3c4d5e6f)")
 	}
 	return id, nil
 }

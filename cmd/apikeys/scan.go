@@ -44,6 +44,24 @@ not be read; the others are still scanned).`,
 			found := []finding{}
 			var failed error
 			for _, root := range args {
+				// A root given by name is followed if it is a symbolic
+				// link (mounted secrets and config maps are), which
+				// WalkDir alone would skip; links inside it are not.
+				if resolved, err := filepath.EvalSymlinks(root); err == nil && resolved != root {
+					if fi, err := os.Stat(resolved); err == nil && fi.Mode().IsRegular() {
+						err = scanFile(resolved, re.FindAllString, func(line int, s string) {
+							if p, ok := parseKey(a.prefix, s); ok {
+								found = append(found, finding{File: root, Line: line, ID: p.id.String(), Type: p.typ})
+							}
+						})
+						if err != nil {
+							fmt.Fprintln(a.stderr, "apikeys: scan:", err)
+							failed = err
+						}
+						continue
+					}
+					root = resolved
+				}
 				err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 					if err != nil {
 						fmt.Fprintln(a.stderr, "apikeys: scan:", err)
