@@ -272,10 +272,6 @@ func (m *Manager) refund(ctx context.Context, rec *Record, cost int64) {
 // counters it returned, and brings them up to now (k must be the caller's
 // own copy).
 func (m *Manager) limitRefusal(k *Key, cost int64) error {
-	if k.Credits != nil {
-		c := *k.Credits
-		k.Credits = &c
-	}
 	now := m.cfg.Now()
 	probe := *k
 	if probe.Credits != nil {

@@ -279,11 +279,7 @@ func (m *Manager) tokenParent(ctx context.Context, userID string, id uuid.UUID) 
 		if id != uuid.Nil && id != k.ID {
 			return nil, &PermissionError{Field: "key_id", Reason: "a key mints tokens only from itself"}
 		}
-		a, err := m.actor(ctx, userID, ScopeKeysWrite)
-		if err != nil {
-			return nil, err
-		}
-		return a, nil
+		return m.actor(ctx, userID, ScopeKeysWrite)
 	}
 	if id == uuid.Nil {
 		return nil, &ValidationError{Field: "key_id", Reason: "is required without an authorized key"}
@@ -409,10 +405,8 @@ func (m *Manager) authorizeToken(ctx context.Context, raw string, req Request, c
 			return k, err
 		}
 		if fresh.Limited() && !spent {
-			k.Usage, k.Credits = fresh.Usage, fresh.Credits
-			return k, m.limitRefusal(&k, cost)
+			return k, m.limitRefusal(&k, cost) // k has fresh's counters, copied
 		}
-		k.Usage, k.Credits = fresh.Usage, fresh.Credits
 	}
 	m.noteUse(v.parent)
 	return k, nil
@@ -456,19 +450,13 @@ func (m *Manager) tokenKey(parent *Record, v *verifiedToken, req *Request) (Key,
 	if !parent.ExpiresAt.IsZero() && parent.ExpiresAt.Before(k.ExpiresAt) {
 		k.ExpiresAt = parent.ExpiresAt
 	}
-	if !covers(parent, &k) {
+	if within(parent, &k) != nil { // the parent was narrowed since
 		return Key{}, ErrInvalidKey
 	}
 	if err := check(&k, req); err != nil {
 		return publicCopy(k), err
 	}
 	return publicCopy(k), nil
-}
-
-// covers reports whether the parent still covers the token's key: the
-// narrowing rule, without its explanations.
-func covers(parent *Record, k *Key) bool {
-	return within(parent, k) == nil
 }
 
 // publicCopy gives k lists of its own, empty rather than nil.

@@ -39,6 +39,7 @@ func (m *Manager) oldDigest(key string, stored Digest) (Digest, bool) {
 func (m *Manager) underOldPepper(key string, id uuid.UUID, digest, stored Digest) (Digest, bool) {
 	od, ok := m.oldDigest(key, stored)
 	if ok {
+		m.oldPepperUses.Add(1)
 		m.redigest(id, od, digest)
 	}
 	return od, ok
@@ -53,7 +54,6 @@ func (m *Manager) OldPepperUses() int64 { return m.oldPepperUses.Load() }
 // in the background, unless it is already being moved. A failure (a
 // concurrent change, the store down) is left for the key's next use.
 func (m *Manager) redigest(id uuid.UUID, old, new Digest) {
-	m.oldPepperUses.Add(1)
 	if _, busy := m.redigesting.LoadOrStore(id, struct{}{}); busy {
 		return
 	}
