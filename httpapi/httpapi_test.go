@@ -37,7 +37,14 @@ func newEnv(t *testing.T, cfg *httpapi.Config) *env {
 
 func newEnvOn(t *testing.T, store apikeys.Store, cfg *httpapi.Config) *env {
 	t.Helper()
-	m, err := apikeys.New(store, nil)
+	return newEnvWith(t, store, nil, cfg)
+}
+
+// newEnvWith is newEnvOn with a Manager Config, and then the JWKS mounted
+// outside the middleware, as the package documentation shows.
+func newEnvWith(t *testing.T, store apikeys.Store, mcfg *apikeys.Config, cfg *httpapi.Config) *env {
+	t.Helper()
+	m, err := apikeys.New(store, mcfg)
 	require.NoError(t, err)
 	mw, err := middleware.New(m, nil)
 	require.NoError(t, err)
@@ -45,6 +52,9 @@ func newEnvOn(t *testing.T, store apikeys.Store, cfg *httpapi.Config) *env {
 	require.NoError(t, err)
 	api := mw.Protect(middleware.Route{Private: true, Scopes: httpapi.RequiredScopes}, rest)
 	mux := http.NewServeMux()
+	if mcfg != nil {
+		mux.Handle("GET /api_keys/tokens/jwks.json", httpapi.JWKS(m))
+	}
 	mux.Handle("/api_keys", api)
 	mux.Handle("/api_keys/", api)
 	e := &env{t: t, m: m, h: validated(t, "", mux)}

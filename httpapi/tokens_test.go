@@ -19,7 +19,6 @@ import (
 	"github.com/keyward/apikeys"
 	"github.com/keyward/apikeys/httpapi"
 	"github.com/keyward/apikeys/memstore"
-	"github.com/keyward/apikeys/middleware"
 )
 
 // newTokenEnv is newEnv on a Manager with cfg (TokenKeys: one fresh key
@@ -32,25 +31,7 @@ func newTokenEnv(t *testing.T, cfg *apikeys.Config) *env {
 		require.NoError(t, err)
 		cfg = &apikeys.Config{TokenKeys: []apikeys.TokenKey{tk}}
 	}
-	m, err := apikeys.New(memstore.New(), cfg)
-	require.NoError(t, err)
-	mw, err := middleware.New(m, nil)
-	require.NoError(t, err)
-	rest, err := httpapi.New(m, nil)
-	require.NoError(t, err)
-	api := mw.Protect(middleware.Route{Private: true, Scopes: httpapi.RequiredScopes}, rest)
-	mux := http.NewServeMux()
-	mux.Handle("GET /api_keys/tokens/jwks.json", httpapi.JWKS(m))
-	mux.Handle("/api_keys", api)
-	mux.Handle("/api_keys/", api)
-	e := &env{t: t, m: m, h: validated(t, "", mux)}
-	mk := func(user string, typ apikeys.KeyType) apikeys.NewKey {
-		nk, err := m.Create(t.Context(), apikeys.CreateParams{Type: typ, Name: "bootstrap", UserID: user, UserEmail: user + "@example.com", TransientAssistant: true})
-		require.NoError(t, err)
-		return nk
-	}
-	e.alice, e.bob, e.alicePub = mk("alice", apikeys.Private), mk("bob", apikeys.Private), mk("alice", apikeys.Public)
-	return e
+	return newEnvWith(t, memstore.New(), cfg, nil)
 }
 
 // fixedClock returns a Config.Now that stays at the current second.
