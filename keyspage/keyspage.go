@@ -1,0 +1,300 @@
+// Package keyspage serves an API-keys settings page: the page where the
+// signed-in users of a service list, create, restrict, rotate, disable and
+// delete their API keys. One http.Handler holds the page (HTML, CSS and
+// JavaScript embedded in the binary: no build step, no CDN) and the REST
+// endpoints it calls (package httpapi), mounted under one path:
+//
+//	page, err := keyspage.New(m, &keyspage.Config{Prefix: "/settings/api-keys", Owner: sessionUser})
+//	if err != nil {
+//		return err
+//	}
+//	mux.Handle("/settings/api-keys/", page)
+//
+//	GET  {Prefix}/                 the page (text/html)
+//	GET  {Prefix}/assets/{file}    its stylesheet and script
+//	     {Prefix}/api/api_keys...  the REST endpoints of package httpapi, for the session's user
+//
+// The page never asks for an API key: whose keys it shows is the host
+// service's session, through Config.Owner, which the page calls on every
+// request (the page itself and each API call). A visitor without a session
+// is sent to Config.SignInURL, or gets 401.
+//
+// Because the API is authorized by the session (a cookie, usually), the
+// handler protects it against cross-site request forgery: a state-changing
+// request (POST, PUT, DELETE) that a browser marks as cross-origin
+// (Sec-Fetch-Site, or an Origin that is not the Host) is refused with 403,
+// by net/http's CrossOriginProtection. Session cookies should be
+// SameSite=Lax or Strict and HttpOnly as well. Against clickjacking, every
+// answer forbids framing (frame-ancestors 'none', X-Frame-Options: DENY).
+// The page's Content-Security-Policy allows only its own script and
+// stylesheet, no inline code, and requires Trusted Types with no policy, so
+// that the page cannot turn any text (a key's name, an error) into HTML.
+// Answers that may hold a key value are never cached.
+package keyspage
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/keyward/apikeys"
+	"github.com/keyward/apikeys/httpapi"
+)
+
+// Config configures the page. Owner is required; the rest have defaults.
+type Config struct {
+	// Prefix is the path the page is mounted under, such as
+	// "/settings/api-keys": it starts with a slash and does not end with
+	// one. Default "/api-keys". Mount the handler at Prefix + "/".
+	Prefix string
+
+	// Owner returns the signed-in user whose keys the page manages, from
+	// the request's session; an error means no one is signed in. Required.
+	Owner func(*http.Request) (httpapi.Owner, error)
+
+	// SignInURL is where a visitor without a session is sent (303 See
+	// Other), with the page's path in the query parameter "next". Default
+	// "": the page answers 401.
+	SignInURL string
+
+	// Title is the page's heading. Default "API keys".
+	Title string
+
+	// TrustedOrigins are other origins (scheme://host[:port]) allowed to
+	// send state-changing requests, such as the public origin of a service
+	// behind a proxy that rewrites Host. Default none.
+	TrustedOrigins []string
+
+	// MaxGracePeriod bounds a rotation's grace period; the page offers
+	// periods up to it. Default 30 days (httpapi's default).
+	MaxGracePeriod time.Duration
+
+	// ErrorLog receives store and internal failures. Default slog.Default().
+	ErrorLog *slog.Logger
+}
+
+//go:embed assets
+var assets embed.FS
+
+// The page's Content-Security-Policy: its own script and stylesheet, calls
+// to its own origin, nothing inline, no framing, and Trusted Types with no
+// policy, so no string ever becomes HTML or script.
+const pageCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'; " +
+	"require-trusted-types-for 'script'; trusted-types 'none'"
+
+type page struct {
+	prefix    string
+	owner     func(*http.Request) (httpapi.Owner, error)
+	signIn    string
+	title     string
+	maxGrace  time.Duration
+	log       *slog.Logger
+	tmpl      *template.Template
+	files     map[string]asset
+	api       http.Handler
+	mux       *http.ServeMux
+	assetPath string
+}
+
+// asset is one embedded file, with what serving it needs.
+type asset struct {
+	body        []byte
+	contentType string
+	etag        string
+}
+
+// New returns the page's handler. It fails when m is nil, Owner is
+// missing, or another setting is invalid.
+func New(m *apikeys.Manager, cfg *Config) (http.Handler, error) {
+	if m == nil {
+		return nil, errors.New("keyspage: New: nil Manager")
+	}
+	var c Config
+	if cfg != nil {
+		c = *cfg
+	}
+	if c.Owner == nil {
+		return nil, errors.New("keyspage: New: Config.Owner is required: the page shows the keys of the session's user")
+	}
+	if c.Prefix == "" {
+		c.Prefix = "/api-keys"
+	}
+	if !strings.HasPrefix(c.Prefix, "/") || strings.HasSuffix(c.Prefix, "/") || path.Clean(c.Prefix) != c.Prefix ||
+		strings.ContainsAny(c.Prefix, "{}?# \t") {
+		return nil, fmt.Errorf("keyspage: New: Prefix %q must be a clean path that starts with / and does not end with one", c.Prefix)
+	}
+	if c.SignInURL != "" {
+		if u, err := url.Parse(c.SignInURL); err != nil || u.Scheme != "" && u.Scheme != "https" && u.Scheme != "http" {
+			return nil, fmt.Errorf("keyspage: New: SignInURL %q is not a URL", c.SignInURL)
+		}
+	}
+	if c.Title == "" {
+		c.Title = "API keys"
+	}
+	if c.MaxGracePeriod < 0 {
+		return nil, errors.New("keyspage: New: MaxGracePeriod must not be negative")
+	}
+	if c.MaxGracePeriod == 0 {
+		c.MaxGracePeriod = 30 * 24 * time.Hour
+	}
+	if c.ErrorLog == nil {
+		c.ErrorLog = slog.Default()
+	}
+	api, err := httpapi.New(m, &httpapi.Config{
+		Prefix:         c.Prefix + "/api",
+		Owner:          c.Owner,
+		MaxGracePeriod: c.MaxGracePeriod,
+		ErrorLog:       c.ErrorLog,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("keyspage: New: %w", err)
+	}
+	csrf := http.NewCrossOriginProtection()
+	for _, o := range c.TrustedOrigins {
+		if err := csrf.AddTrustedOrigin(o); err != nil {
+			return nil, fmt.Errorf("keyspage: New: TrustedOrigins: %w", err)
+		}
+	}
+	csrf.SetDenyHandler(http.HandlerFunc(crossOrigin))
+	p := &page{
+		prefix:   c.Prefix,
+		owner:    c.Owner,
+		signIn:   c.SignInURL,
+		title:    c.Title,
+		maxGrace: c.MaxGracePeriod,
+		log:      c.ErrorLog,
+		api:      api,
+		mux:      http.NewServeMux(),
+	}
+	if err := p.load(); err != nil {
+		return nil, err
+	}
+	p.mux.HandleFunc("GET "+c.Prefix+"/{$}", p.serveIndex)
+	p.mux.Handle("GET "+c.Prefix, http.RedirectHandler(c.Prefix+"/", http.StatusMovedPermanently))
+	p.mux.HandleFunc("GET "+c.Prefix+"/assets/{file}", p.serveAsset)
+	p.mux.Handle(c.Prefix+"/api/", api)
+	p.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) })
+	return csrf.Handler(p), nil
+}
+
+// load reads the embedded files: the page's template and its assets.
+func (p *page) load() error {
+	tmpl, err := template.ParseFS(assets, "assets/index.html")
+	if err != nil {
+		return fmt.Errorf("keyspage: %w", err)
+	}
+	p.tmpl = tmpl
+	p.files = map[string]asset{}
+	types := map[string]string{".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".svg": "image/svg+xml"}
+	err = fs.WalkDir(assets, "assets", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || name == "assets/index.html" {
+			return err
+		}
+		ct, ok := types[path.Ext(name)]
+		if !ok {
+			return fmt.Errorf("keyspage: no content type for %s", name)
+		}
+		body, err := assets.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(body)
+		p.files[path.Base(name)] = asset{body: body, contentType: ct, etag: `"` + hex.EncodeToString(sum[:8]) + `"`}
+		return nil
+	})
+	return err
+}
+
+func (p *page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	h.Set("Cross-Origin-Resource-Policy", "same-origin")
+	if h.Get("Content-Security-Policy") == "" {
+		// Everything but the page itself: nothing to run, nothing to frame.
+		h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+	}
+	p.mux.ServeHTTP(w, r)
+}
+
+// crossOrigin answers a refused cross-origin request in the API's envelope.
+func crossOrigin(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(http.StatusForbidden)
+	_, _ = w.Write([]byte(`{"status":{"code":403,"message":"Forbidden"},"error":"cross-origin request refused: the keys page accepts changes only from its own origin","errors":[]}`))
+}
+
+// indexData is what the page's template shows.
+type indexData struct {
+	Title, User, API, Assets string
+	MaxGrace                 string
+}
+
+func (p *page) serveIndex(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	o, err := p.owner(r)
+	if err != nil || o.UserID == "" {
+		p.notSignedIn(w, r)
+		return
+	}
+	user := o.UserEmail
+	if user == "" {
+		user = o.UserID
+	}
+	var buf bytes.Buffer
+	err = p.tmpl.Execute(&buf, indexData{
+		Title:    p.title,
+		User:     user,
+		API:      p.prefix + "/api/api_keys",
+		Assets:   p.prefix + "/assets/",
+		MaxGrace: strconv.FormatInt(int64(p.maxGrace/time.Second), 10),
+	})
+	if err != nil {
+		p.log.ErrorContext(r.Context(), "keyspage: rendering the page", "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Security-Policy", pageCSP)
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_, _ = w.Write(buf.Bytes())
+}
+
+// notSignedIn sends the visitor to sign in, or answers 401.
+func (p *page) notSignedIn(w http.ResponseWriter, r *http.Request) {
+	if p.signIn == "" {
+		http.Error(w, "sign in to manage your API keys", http.StatusUnauthorized)
+		return
+	}
+	u, _ := url.Parse(p.signIn) // checked by New
+	q := u.Query()
+	q.Set("next", p.prefix+"/")
+	u.RawQuery = q.Encode()
+	http.Redirect(w, r, u.String(), http.StatusSeeOther)
+}
+
+func (p *page) serveAsset(w http.ResponseWriter, r *http.Request) {
+	a, ok := p.files[r.PathValue("file")]
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", a.contentType)
+	w.Header().Set("ETag", a.etag)
+	w.Header().Set("Cache-Control", "no-cache") // revalidated: a new binary serves new files
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(a.body))
+}
