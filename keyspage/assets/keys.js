@@ -139,10 +139,15 @@
     for (const [n, name] of units) {
       if (s >= n && s % n === 0) {
         const v = s / n;
-        return v === 1 ? name : v + " " + name + "s";
+        return v + " " + name + (v === 1 ? "" : "s");
       }
     }
     return s + " seconds";
+  }
+
+  // per is a period after "per" or "every": "minute", "5 minutes".
+  function per(s) {
+    return fmtDuration(s).replace(/^1 /, "");
   }
 
   function keyStatus(k) {
@@ -166,7 +171,11 @@
     const out = [];
     const list = (arr, word) => {
       if (arr && arr.length) {
-        out.push(arr.length <= 2 ? arr.join(", ") : plural(arr.length, word));
+        if (arr.length <= 2) {
+          out.push(...arr);
+        } else {
+          out.push(plural(arr.length, word));
+        }
       }
     };
     list(k.allowed_origins, "origin");
@@ -177,12 +186,12 @@
     list(k.scopes, "scope");
     list(k.allowed_ips, "IP range");
     if (k.rate_limit) {
-      out.push(k.rate_limit.limit + " per " + fmtDuration(k.rate_limit.window_seconds));
+      out.push(k.rate_limit.limit + " per " + per(k.rate_limit.window_seconds));
     }
     if (k.credits) {
       let c = k.credits.remaining + " credits";
       if (k.credits.refill) {
-        c += " (+" + k.credits.refill.amount + " every " + fmtDuration(k.credits.refill.interval_seconds) + ")";
+        c += " (+" + k.credits.refill.amount + " every " + per(k.credits.refill.interval_seconds) + ")";
       }
       out.push(c);
     }
