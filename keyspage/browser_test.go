@@ -318,9 +318,9 @@ func TestBrowserKeysPage(t *testing.T) {
 	assert.NoError(t, err, "the live region announces the deletion: %q", text(t, ctx, "#status"))
 
 	// A list with realistic keys, wide and on a phone.
-	seed(t, m, "alice", srv.URL)
+	seed(t, m, "alice")
 	run(t, ctx,
-		chromedp.EmulateViewport(1200, 560),
+		chromedp.EmulateViewport(1200, 700),
 		chromedp.Reload(),
 		chromedp.WaitVisible(css("#keys tbody tr")),
 	)
@@ -367,13 +367,13 @@ func isHidden(t *testing.T, ctx context.Context, sel string) bool {
 }
 
 // seed gives user a few realistic keys for the screenshots.
-func seed(t *testing.T, m *apikeys.Manager, user, origin string) {
+func seed(t *testing.T, m *apikeys.Manager, user string) {
 	t.Helper()
 	ctx := context.Background()
 	for _, p := range []apikeys.CreateParams{
 		{Type: apikeys.Private, Name: "Production backend", Scopes: []string{"calls:write", "assistants:read"},
 			AllowedIPs: []string{"203.0.113.0/24"}, RateLimit: &apikeys.RateLimit{Limit: 600, WindowSeconds: 60}},
-		{Type: apikeys.Public, Name: "Website voice widget", AllowedOrigins: []string{"https://www.example.com", origin},
+		{Type: apikeys.Public, Name: "Website voice widget", AllowedOrigins: []string{"https://www.example.com", "https://shop.example.com"},
 			AllowedAssistants: []string{"support-agent"},
 			Credits:           &apikeys.Credits{Remaining: 5000, Refill: &apikeys.Refill{Amount: 5000, IntervalSeconds: 86400}}},
 		{Type: apikeys.Private, Name: "Staging CI", Disabled: true, ExpiresAt: time.Now().Add(90 * 24 * time.Hour)},

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
@@ -123,6 +124,14 @@ func New(t *testing.T) context.Context {
 		cancelCtx()
 		cancelAlloc()
 		t.Fatalf("browsertest: installing the CSP listener: %v", err)
+	}
+	// The page counts as focused, as a user's would be: the clipboard, for
+	// one, refuses an unfocused document.
+	if _, err := chromedp.Call(ctx, emulation.SetFocusEmulationEnabled,
+		emulation.SetFocusEmulationEnabledParams{Enabled: true}); err != nil {
+		cancelCtx()
+		cancelAlloc()
+		t.Fatalf("browsertest: focus emulation: %v", err)
 	}
 	tctx, cancelTimeout := context.WithTimeout(ctx, Timeout)
 	t.Cleanup(func() {
