@@ -96,17 +96,16 @@ const pageCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-sr
 	"require-trusted-types-for 'script'; trusted-types 'none'"
 
 type page struct {
-	prefix    string
-	owner     func(*http.Request) (httpapi.Owner, error)
-	signIn    string
-	title     string
-	maxGrace  time.Duration
-	log       *slog.Logger
-	tmpl      *template.Template
-	files     map[string]asset
-	api       http.Handler
-	mux       *http.ServeMux
-	assetPath string
+	prefix   string
+	owner    func(*http.Request) (httpapi.Owner, error)
+	signIn   string
+	title    string
+	maxGrace time.Duration
+	log      *slog.Logger
+	tmpl     *template.Template
+	files    map[string]asset
+	api      http.Handler
+	mux      *http.ServeMux
 }
 
 // asset is one embedded file, with what serving it needs.

@@ -1,0 +1,404 @@
+package keyspage_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/keyward/apikeys"
+	"github.com/keyward/apikeys/internal/browsertest"
+	"github.com/keyward/apikeys/keyspage"
+	"github.com/keyward/apikeys/memstore"
+)
+
+// browserServer serves the page at prefix/ on a memstore Manager, with a
+// test-only sign-in route (/signin?user=NAME) that sets the session
+// cookie and sends the browser to the page.
+func browserServer(t *testing.T) (*apikeys.Manager, *httptest.Server) {
+	t.Helper()
+	m, err := apikeys.New(memstore.New(), nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = m.Close(context.Background()) })
+	page, err := keyspage.New(m, &keyspage.Config{Prefix: prefix, Owner: sessionUser, SignInURL: "/signin"})
+	require.NoError(t, err)
+	mux := http.NewServeMux()
+	mux.Handle(prefix+"/", page)
+	mux.HandleFunc("GET /signin", func(w http.ResponseWriter, r *http.Request) {
+		http.SetCookie(w, &http.Cookie{Name: "user", Value: r.URL.Query().Get("user"), Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
+		http.Redirect(w, r, prefix+"/", http.StatusSeeOther)
+	})
+	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return m, srv
+}
+
+// run runs chromedp steps, failing the test at the first error.
+func run(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	require.NoError(t, chromedp.Do(ctx, steps...))
+}
+
+func text(t *testing.T, ctx context.Context, sel string) string {
+	t.Helper()
+	s, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(sel)))
+	require.NoError(t, err, sel)
+	return s
+}
+
+func value(t *testing.T, ctx context.Context, sel string) string {
+	t.Helper()
+	s, err := chromedp.Run(ctx, chromedp.Value(chromedp.CSS(sel)))
+	require.NoError(t, err, sel)
+	return s
+}
+
+// setValue sets a form control's value as a user's edit would, with an
+// input and a change event.
+func setValue(sel, v string) chromedp.Action[chromedp.Void] {
+	js, _ := json.Marshal([]string{sel, v})
+	return chromedp.Evaluate[chromedp.Void](`((a) => { const e = document.querySelector(a[0]); e.value = a[1];
+		e.dispatchEvent(new Event("input", {bubbles: true})); e.dispatchEvent(new Event("change", {bubbles: true})); })(` + string(js) + `)`)
+}
+
+func css(s string) chromedp.CSS { return chromedp.CSS(s) }
+
+func rowSel(id uuid.UUID) string { return fmt.Sprintf(`tr[data-key-id="%s"]`, id) }
+
+func button(id uuid.UUID, action string) chromedp.CSS {
+	return css(rowSel(id) + fmt.Sprintf(` button[data-action="%s"]`, action))
+}
+
+func TestBrowserKeysPage(t *testing.T) {
+	m, srv := browserServer(t)
+	ctx := browsertest.New(t)
+	bg := context.Background()
+	shot := func(name string) { browsertest.Screenshot(t, ctx, name) }
+	keys := func() []apikeys.Key {
+		p, err := m.List(bg, "alice", apikeys.ListParams{})
+		require.NoError(t, err)
+		return p.Keys
+	}
+
+	require.NoError(t, browsertest.GrantClipboard(ctx, srv.URL))
+	run(t, ctx,
+		chromedp.Navigate(srv.URL+"/signin?user=alice"),
+		chromedp.WaitVisible(css("#no-keys")),
+	)
+	assert.Equal(t, "alice@example.com", text(t, ctx, "#user"))
+	shot("empty")
+
+	// Keyboard: Enter on #new-key opens the dialog, Escape closes it and
+	// focus returns to the button.
+	run(t, ctx,
+		chromedp.Focus(css("#new-key")),
+		chromedp.KeyEvent(kb.Enter),
+		chromedp.WaitVisible(css("#create-dialog")),
+	)
+	require.NoError(t, browsertest.WaitFocus(ctx, "#create-name"))
+	run(t, ctx,
+		chromedp.KeyEvent(kb.Escape),
+		chromedp.WaitNotVisible(css("#create-dialog")),
+	)
+	require.NoError(t, browsertest.WaitFocus(ctx, "#new-key"))
+
+	// A public key with a bad origin: the error is next to the field and
+	// nothing is created. The browser logs the 400 as a failed resource.
+	browsertest.AllowErrors(ctx, `status of 400 \(Bad Request\)`)
+	run(t, ctx,
+		chromedp.Click(css("#new-key")),
+		chromedp.WaitVisible(css("#create-dialog")),
+		chromedp.SendKeys(css("#create-name"), "Website widget"),
+		chromedp.Click(css("#create-key_type-public")),
+		chromedp.WaitVisible(css("#create-add-origin")),
+		chromedp.SendKeys(css("#create-allowed_origins"), "https://ok.example.com\nnot an origin"),
+		chromedp.Click(css("#create-submit")),
+		chromedp.WaitVisible(css("#create-allowed_origins-error")),
+	)
+	errText := text(t, ctx, "#create-allowed_origins-error")
+	assert.Contains(t, errText, "Line 2", "the index of the bad entry is shown as its line")
+	ariaInvalid, err := chromedp.Run(ctx, chromedp.AttributeValue(css("#create-allowed_origins"), "aria-invalid"))
+	require.NoError(t, err)
+	assert.Equal(t, "true", ariaInvalid.Value)
+	assert.Contains(t, text(t, ctx, "#create-error"), "highlighted")
+	run(t, ctx, chromedp.WaitVisible(css("#create-dialog")))
+	require.Empty(t, keys(), "a refused create made a key")
+	shot("create-error")
+
+	// Fixed: the page suggests its own origin.
+	run(t, ctx,
+		setValue("#create-allowed_origins", ""),
+		chromedp.Click(css("#create-add-origin")),
+		chromedp.WaitNotVisible(css("#create-add-origin")),
+	)
+	assert.Equal(t, srv.URL, value(t, ctx, "#create-allowed_origins"))
+	shot("create-filled")
+	run(t, ctx,
+		chromedp.Click(css("#create-submit")),
+		chromedp.WaitVisible(css("#value-dialog")),
+		chromedp.WaitNotVisible(css("#create-dialog")),
+	)
+	ks := keys()
+	require.Len(t, ks, 1)
+	k := ks[0]
+	assert.Equal(t, apikeys.Public, k.Type)
+	assert.Equal(t, "Website widget", k.Name)
+	assert.Equal(t, []string{srv.URL}, k.AllowedOrigins)
+	v1 := value(t, ctx, "#key-value")
+	require.NotEmpty(t, v1)
+	ver, err := m.Verify(bg, v1)
+	require.NoError(t, err)
+	assert.True(t, ver.Valid, "the value shown does not verify: %s", ver.Reason)
+	assert.Equal(t, k.ID, ver.Key.ID)
+	assert.Contains(t, text(t, ctx, "#value-warning"), "not be shown again")
+
+	// Copy: the clipboard holds the value.
+	run(t, ctx, chromedp.Click(css("#copy-value")))
+	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById("copy-status").textContent === "Copied"`,
+		chromedp.WithPollingTimeout(10*time.Second)))
+	require.NoError(t, err, "copy-status: %q", text(t, ctx, "#copy-status"))
+	clip, err := browsertest.ReadClipboard(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, v1, clip)
+	shot("value")
+	run(t, ctx,
+		chromedp.Click(css("#value-done")),
+		chromedp.WaitNotVisible(css("#value-dialog")),
+		chromedp.WaitVisible(css(rowSel(k.ID))),
+	)
+	require.NoError(t, browsertest.WaitFocus(ctx, "#new-key"))
+	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById("key-value").value === ""`,
+		chromedp.WithPollingTimeout(10*time.Second)))
+	assert.NoError(t, err, "the value stays in the page after its dialog closed")
+	assert.Contains(t, text(t, ctx, rowSel(k.ID)), k.Hint)
+	shot("created")
+
+	// Edit: a bad IP is refused next to its field, then origins, a rate
+	// limit and credits are saved.
+	run(t, ctx,
+		chromedp.Click(button(k.ID, "edit")),
+		chromedp.WaitVisible(css("#edit-dialog")),
+	)
+	assert.Equal(t, "Website widget", value(t, ctx, "#edit-name"))
+	run(t, ctx,
+		chromedp.SendKeys(css("#edit-allowed_ips"), "not-an-ip"),
+		chromedp.Click(css("#edit-submit")),
+		chromedp.WaitVisible(css("#edit-allowed_ips-error")),
+	)
+	shot("edit-error")
+	run(t, ctx,
+		setValue("#edit-allowed_ips", ""),
+		setValue("#edit-allowed_origins", "https://app.example.com\nhttps://www.example.com"),
+		chromedp.Click(css("#edit-rate_limit")),
+		chromedp.WaitVisible(css("#edit-rate_limit-limit")),
+		chromedp.SendKeys(css("#edit-rate_limit-limit"), "100"),
+		chromedp.SendKeys(css("#edit-rate_limit-window_seconds"), "60"),
+		chromedp.Click(css("#edit-credits")),
+		chromedp.WaitVisible(css("#edit-credits-remaining")),
+		chromedp.SendKeys(css("#edit-credits-remaining"), "500"),
+		chromedp.Click(css("#edit-credits-refill")),
+		chromedp.WaitVisible(css("#edit-credits-refill-amount")),
+		chromedp.SendKeys(css("#edit-credits-refill-amount"), "500"),
+		chromedp.SendKeys(css("#edit-credits-refill-interval_seconds"), "86400"),
+	)
+	require.NoError(t, browsertest.WaitFocus(ctx, "#edit-credits-refill-interval_seconds"))
+	assert.True(t, isHidden(t, ctx, "#edit-allowed_ips-error") || text(t, ctx, "#edit-allowed_ips-error") != "")
+	shot("edit-filled")
+	run(t, ctx,
+		chromedp.Click(css("#edit-submit")),
+		chromedp.WaitNotVisible(css("#edit-dialog")),
+	)
+	require.NoError(t, browsertest.WaitFocus(ctx, rowSel(k.ID)+` button[data-action="edit"]`))
+	got, err := m.Get(bg, "alice", k.ID)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"https://app.example.com", "https://www.example.com"}, got.AllowedOrigins)
+	assert.Empty(t, got.AllowedIPs)
+	require.NotNil(t, got.RateLimit)
+	assert.Equal(t, apikeys.RateLimit{Limit: 100, WindowSeconds: 60}, *got.RateLimit)
+	require.NotNil(t, got.Credits)
+	assert.EqualValues(t, 500, got.Credits.Remaining)
+	require.NotNil(t, got.Credits.Refill)
+	assert.Equal(t, apikeys.Refill{Amount: 500, IntervalSeconds: 86400}, *got.Credits.Refill)
+	assert.Contains(t, text(t, ctx, rowSel(k.ID)), "100 per minute")
+	shot("edited")
+
+	// Disable and enable.
+	run(t, ctx,
+		chromedp.Click(button(k.ID, "disable")),
+		chromedp.WaitVisible(css(rowSel(k.ID)+`[data-enabled="false"] button[data-action="enable"]`)),
+		chromedp.WaitNotPresent(button(k.ID, "disable")),
+	)
+	got, err = m.Get(bg, "alice", k.ID)
+	require.NoError(t, err)
+	assert.True(t, got.Disabled)
+	shot("disabled")
+	run(t, ctx,
+		chromedp.Click(button(k.ID, "enable")),
+		chromedp.WaitVisible(css(rowSel(k.ID)+`[data-enabled="true"] button[data-action="disable"]`)),
+	)
+	got, err = m.Get(bg, "alice", k.ID)
+	require.NoError(t, err)
+	assert.False(t, got.Disabled)
+
+	// Rotate with one hour of grace: a new value, the old key retiring.
+	run(t, ctx,
+		chromedp.Click(button(k.ID, "rotate")),
+		chromedp.WaitVisible(css("#rotate-dialog")),
+	)
+	assert.Contains(t, text(t, ctx, "#rotate-dialog"), "Website widget")
+	graces, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#rotate-grace option")].map(o => o.value)`))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"0", "3600", "86400", "604800", "2592000"}, graces)
+	shot("rotate")
+	run(t, ctx,
+		setValue("#rotate-grace", "3600"),
+		chromedp.Click(css("#rotate-confirm")),
+		chromedp.WaitVisible(css("#value-dialog")),
+	)
+	v2 := value(t, ctx, "#key-value")
+	require.NotEmpty(t, v2)
+	assert.NotEqual(t, v1, v2)
+	ver, err = m.Verify(bg, v2)
+	require.NoError(t, err)
+	require.True(t, ver.Valid, "the rotated value does not verify: %s", ver.Reason)
+	successor := ver.Key.ID
+	old, err := m.Get(bg, "alice", k.ID)
+	require.NoError(t, err)
+	assert.Equal(t, successor, old.SuccessorID)
+	assert.WithinDuration(t, time.Now().Add(time.Hour), old.ExpiresAt, 5*time.Minute)
+	assert.Contains(t, text(t, ctx, "#value-note"), "1 hour")
+	shot("rotated-value")
+	run(t, ctx,
+		chromedp.Click(css("#value-done")),
+		chromedp.WaitNotVisible(css("#value-dialog")),
+		chromedp.WaitVisible(css(rowSel(k.ID)+`[data-status="retiring"]`)),
+		chromedp.WaitVisible(css(rowSel(successor))),
+	)
+	require.NoError(t, browsertest.WaitFocus(ctx, rowSel(successor)+` button[data-action="edit"]`))
+	shot("rotated")
+
+	// Delete, confirmed: the row goes and so does the key.
+	run(t, ctx,
+		chromedp.Click(button(successor, "delete")),
+		chromedp.WaitVisible(css("#delete-dialog")),
+	)
+	assert.Contains(t, text(t, ctx, "#delete-name"), "Website widget")
+	shot("delete")
+	run(t, ctx,
+		chromedp.Click(css("#delete-confirm")),
+		chromedp.WaitNotVisible(css("#delete-dialog")),
+		chromedp.WaitNotPresent(css(rowSel(successor))),
+	)
+	_, err = m.Get(bg, "alice", successor)
+	assert.ErrorIs(t, err, apikeys.ErrNotFound)
+	run(t, ctx,
+		chromedp.Click(button(k.ID, "delete")),
+		chromedp.WaitVisible(css("#delete-dialog")),
+		chromedp.Click(css("#delete-confirm")),
+		chromedp.WaitVisible(css("#no-keys")),
+	)
+	_, err = m.Get(bg, "alice", k.ID)
+	assert.ErrorIs(t, err, apikeys.ErrNotFound)
+	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById("status").textContent.startsWith("Deleted")`,
+		chromedp.WithPollingTimeout(10*time.Second)))
+	assert.NoError(t, err, "the live region announces the deletion: %q", text(t, ctx, "#status"))
+
+	// A list with realistic keys, wide and on a phone.
+	seed(t, m, "alice")
+	run(t, ctx,
+		chromedp.EmulateViewport(1200, 700),
+		chromedp.Reload(),
+		chromedp.WaitVisible(css("#keys tbody tr")),
+	)
+	wide := browsertest.Screenshot(t, ctx, "list-wide")
+	if os.Getenv("APIKEYS_UPDATE_DOCS") == "1" {
+		_, file, _, _ := runtime.Caller(0)
+		dst := filepath.Join(filepath.Dir(file), "..", "docs", "keys-page.png")
+		buf, err := os.ReadFile(wide)
+		require.NoError(t, err)
+		require.NoError(t, os.MkdirAll(filepath.Dir(dst), 0o755))
+		require.NoError(t, os.WriteFile(dst, buf, 0o644))
+		t.Logf("wrote %s", dst)
+	}
+	run(t, ctx,
+		chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateTouch),
+		chromedp.Reload(),
+		chromedp.WaitVisible(css("#keys tbody tr")),
+	)
+	shot("list-phone")
+	// Stacked cards: no header row, and each action is a 44px target.
+	headVisible, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`getComputedStyle(document.querySelector("#keys thead")).display !== "none"`))
+	require.NoError(t, err)
+	assert.False(t, headVisible, "the table header shows on a phone")
+	minHeight, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`Math.min(...[...document.querySelectorAll("#keys button, #new-key")].map(b => b.getBoundingClientRect().height))`))
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, minHeight, 44.0)
+	overflow, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth`))
+	require.NoError(t, err)
+	assert.False(t, overflow, "the page scrolls sideways on a phone")
+	run(t, ctx,
+		chromedp.Click(css("#new-key")),
+		chromedp.WaitVisible(css("#create-dialog")),
+	)
+	shot("create-phone")
+	run(t, ctx, chromedp.Click(css(`#create-dialog [data-action="cancel"]`)), chromedp.WaitNotVisible(css("#create-dialog")))
+	require.NoError(t, browsertest.WaitFocus(ctx, "#new-key"))
+}
+
+func isHidden(t *testing.T, ctx context.Context, sel string) bool {
+	t.Helper()
+	h, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector(`+"`"+sel+"`"+`).hidden`))
+	require.NoError(t, err)
+	return h
+}
+
+// seed gives user a few realistic keys for the screenshots.
+func seed(t *testing.T, m *apikeys.Manager, user string) {
+	t.Helper()
+	ctx := context.Background()
+	for _, p := range []apikeys.CreateParams{
+		{Type: apikeys.Private, Name: "Production backend", Scopes: []string{"calls:write", "assistants:read"},
+			AllowedIPs: []string{"203.0.113.0/24"}, RateLimit: &apikeys.RateLimit{Limit: 600, WindowSeconds: 60}},
+		{Type: apikeys.Public, Name: "Website voice widget", AllowedOrigins: []string{"https://www.example.com", "https://shop.example.com"},
+			AllowedAssistants: []string{"support-agent"},
+			Credits:           &apikeys.Credits{Remaining: 5000, Refill: &apikeys.Refill{Amount: 5000, IntervalSeconds: 86400}}},
+		{Type: apikeys.Private, Name: "Staging CI", Disabled: true, ExpiresAt: time.Now().Add(90 * 24 * time.Hour)},
+	} {
+		p.UserID, p.UserEmail = user, user+"@example.com"
+		_, err := m.Create(ctx, p)
+		require.NoError(t, err)
+	}
+}
+
+// The page reports a page that breaks its CSP: the check that makes the
+// browser test able to fail. It serves the real page with a script that
+// uses innerHTML, which Trusted Types refuses.
+func TestBrowserReportsTrustedTypesViolation(t *testing.T) {
+	_, srv := browserServer(t)
+	ctx := browsertest.New(t)
+	browsertest.AllowErrors(ctx, `.`) // expected here; asserted below
+	run(t, ctx,
+		chromedp.Navigate(srv.URL+"/signin?user=bob"),
+		chromedp.WaitVisible(css("#no-keys")),
+	)
+	_, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](`document.getElementById("no-keys").innerHTML = "<b>x</b>"`))
+	require.Error(t, err, "innerHTML worked: Trusted Types are not enforced")
+	v, err := browsertest.CSPViolations(ctx)
+	require.NoError(t, err)
+	require.NotEmpty(t, v)
+	assert.True(t, strings.Contains(strings.Join(v, "\n"), "trusted-types") || strings.Contains(strings.Join(v, "\n"), "require-trusted-types-for"), "%v", v)
+}
