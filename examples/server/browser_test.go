@@ -107,7 +107,7 @@ func TestBrowserCORS(t *testing.T) {
 
 	m, err := apikeys.New(memstore.New(), nil)
 	require.NoError(t, err)
-	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)), "demo")
+	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)), []string{"demo"})
 	require.NoError(t, err)
 	var preflights atomic.Int32
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -196,7 +196,7 @@ func TestBrowserCORS(t *testing.T) {
 // stylesheets loaded (a sheet blocked by the CSP has none), the styles
 // they give, and whether its script ran (it fills the API base input).
 const cspProbe = `<!doctype html><meta charset="utf-8">
-<iframe id="demo" src="/" width="1000" height="800"></iframe>
+<iframe id="demo" src="/webcall" width="1000" height="800"></iframe>
 <script>
 document.getElementById('demo').onload = async () => {
   const f = document.getElementById('demo'), d = f.contentDocument, w = f.contentWindow;
@@ -234,7 +234,7 @@ func TestBrowserPageCSP(t *testing.T) {
 
 	m, err := apikeys.New(memstore.New(), nil)
 	require.NoError(t, err)
-	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)), "demo")
+	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)), []string{"demo"})
 	require.NoError(t, err)
 	reports := make(chan cspReport, 1)
 	mux := http.NewServeMux()
@@ -269,7 +269,7 @@ func TestBrowserPageCSP(t *testing.T) {
 	t.Logf("the demo page as rendered: %+v", rep)
 	require.NotEmpty(t, rep.Sheets, "the page has a stylesheet")
 	for _, sh := range rep.Sheets {
-		assert.Truef(t, sh.Loaded, "%s %s was blocked (by the page's Content-Security-Policy: %s)", sh.Tag, sh.Href, pageCSP)
+		assert.Truef(t, sh.Loaded, "%s %s was blocked (by the page's Content-Security-Policy: %s)", sh.Tag, sh.Href, webcallCSP)
 	}
 	assert.Equal(t, "736px", rep.MaxWidth, "body max-width: 46rem, from the stylesheet")
 	assert.Equal(t, "rgb(244, 244, 244)", rep.PreBackground, "pre background #f4f4f4, from the stylesheet")
@@ -353,7 +353,7 @@ func TestBrowserRateLimit(t *testing.T) {
 
 	m, err := apikeys.New(memstore.New(), &apikeys.Config{Now: func() time.Time { return limitNow }})
 	require.NoError(t, err)
-	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)), "demo")
+	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)), []string{"demo"})
 	require.NoError(t, err)
 	api := httptest.NewServer(h)
 	t.Cleanup(api.Close)
@@ -418,7 +418,7 @@ func TestBrowserRateLimit(t *testing.T) {
 // in a frame, and for each key fills it in and clicks the button twice,
 // reporting what the page showed after each click.
 const page429Probe = `<!doctype html><meta charset="utf-8">
-<iframe id="demo" src="/" width="1000" height="800"></iframe>
+<iframe id="demo" src="/webcall" width="1000" height="800"></iframe>
 <script>
 const keys = %s;
 document.getElementById('demo').onload = async () => {
@@ -450,7 +450,7 @@ func TestBrowserPageShows429(t *testing.T) {
 
 	m, err := apikeys.New(memstore.New(), &apikeys.Config{Now: func() time.Time { return limitNow }})
 	require.NoError(t, err)
-	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)), "demo")
+	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)), []string{"demo"})
 	require.NoError(t, err)
 	reports := make(chan []string, 1)
 	var keys atomic.Pointer[[]byte]
@@ -528,7 +528,7 @@ func TestBrowserPageShows429(t *testing.T) {
 // another assistant (which gets a token for that one). It reports what the
 // page showed after each step.
 const tokenProbe = `<!doctype html><meta charset="utf-8">
-<iframe id="demo" src="/" width="1000" height="800"></iframe>
+<iframe id="demo" src="/webcall" width="1000" height="800"></iframe>
 <script>
 document.getElementById('demo').onload = async () => {
   const d = document.getElementById('demo').contentDocument, $ = (id) => d.getElementById(id);
@@ -602,7 +602,7 @@ func TestBrowserPageToken(t *testing.T) {
 	require.NoError(t, err)
 	m, err := apikeys.New(memstore.New(), &apikeys.Config{TokenKeys: keys})
 	require.NoError(t, err)
-	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)), "demo")
+	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)), []string{"demo"})
 	require.NoError(t, err)
 	require.NoError(t, bootstrapKeys(t.Context(), m, "demo", io.Discard))
 
