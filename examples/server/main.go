@@ -1,6 +1,7 @@
 // Command server is a small voice-agent API protected by apikeys: the REST
 // endpoints for managing keys, a demo endpoint a browser calls with a
-// short-lived token (or a public key), and a page showing how.
+// short-lived token (or a public key), a page showing how, and an API-keys
+// settings page behind a demo sign-in.
 //
 //	go run ./examples/server                       # in memory, on 127.0.0.1:8080
 //	go run ./examples/server -addr 127.0.0.1:9000 -bootstrap alice,bob
@@ -57,12 +58,37 @@
 //	    "expires_at":"...","key_id":"..."}. It authenticates no one, as a
 //	    real backend must (its user's session); 503 without a -bootstrap
 //	    user or when that user has no usable bootstrap key
-//	GET /  a page that gets a token from /demo/token and calls /call/web
-//	    with it (Authorization: Bearer), or with a public key pasted in,
-//	    and shows the token's expiry, the answer, and for a 429 its
-//	    message, when to retry and the RateLimit headers (its stylesheet
-//	    and script are /demo.css and /demo.js: its Content-Security-Policy
-//	    allows no inline code)
+//	GET /  the landing page: what the demo is, sign in or go to your keys,
+//	    how to try a key
+//	GET /signin?next=PATH, POST /signin (form: user, next), POST /signout
+//	    the demo sign-in: pick a -bootstrap user or type a name (1-64 of
+//	    a-z 0-9 . _ -), no password; it sets an HMAC-signed session cookie
+//	    (see sessions in site.go) and redirects (303) to next when that is
+//	    a path of this site, else to /. The POSTs are refused when a
+//	    browser marks them cross-origin (http.CrossOriginProtection)
+//	GET /settings/api-keys/
+//	    the API-keys settings page (package keyspage) for the signed-in
+//	    user, who lists, creates, restricts, rotates and deletes their keys;
+//	    its REST endpoints, authorized by the session, are under
+//	    /settings/api-keys/api/api_keys. Without a session it redirects to
+//	    /signin?next=/settings/api-keys/
+//	GET /webcall  a page that gets a token from /demo/token and calls
+//	    /call/web with it (Authorization: Bearer), or with a public key
+//	    pasted in (one made on the API-keys page must allow the page's
+//	    origin), and shows the token's expiry, the answer, and for a 429
+//	    its message, when to retry and the RateLimit headers
+//	GET /assets/{file}  the pages' stylesheet and script
+//
+// The pages (files under web/, embedded) share one layout and stylesheet;
+// each has a Content-Security-Policy that allows no inline script or
+// style, and X-Content-Type-Options: nosniff.
+//
+// The sign-in asks for no password, but a session cookie still cannot be
+// edited into another user's: it is USER.EXPIRY.MAC, the MAC an HMAC-SHA256
+// of the user and expiry under a secret drawn at random when the process
+// starts (not derived from the token key, so that it signs nothing but
+// sessions). Hence a restart signs everyone out, and instances sharing a
+// store do not share sessions: a real service keeps its own sessions.
 package main
 
 import (
