@@ -107,7 +107,7 @@ func TestBrowserCORS(t *testing.T) {
 
 	m, err := apikeys.New(memstore.New(), nil)
 	require.NoError(t, err)
-	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)), "demo")
+	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)), []string{"demo"})
 	require.NoError(t, err)
 	var preflights atomic.Int32
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -196,7 +196,7 @@ func TestBrowserCORS(t *testing.T) {
 // stylesheets loaded (a sheet blocked by the CSP has none), the styles
 // they give, and whether its script ran (it fills the API base input).
 const cspProbe = `<!doctype html><meta charset="utf-8">
-<iframe id="demo" src="/" width="1000" height="800"></iframe>
+<iframe id="demo" src="/webcall" width="1000" height="800"></iframe>
 <script>
 document.getElementById('demo').onload = async () => {
   const f = document.getElementById('demo'), d = f.contentDocument, w = f.contentWindow;
@@ -234,7 +234,7 @@ func TestBrowserPageCSP(t *testing.T) {
 
 	m, err := apikeys.New(memstore.New(), nil)
 	require.NoError(t, err)
-	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)), "demo")
+	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)), []string{"demo"})
 	require.NoError(t, err)
 	reports := make(chan cspReport, 1)
 	mux := http.NewServeMux()
@@ -269,7 +269,7 @@ func TestBrowserPageCSP(t *testing.T) {
 	t.Logf("the demo page as rendered: %+v", rep)
 	require.NotEmpty(t, rep.Sheets, "the page has a stylesheet")
 	for _, sh := range rep.Sheets {
-		assert.Truef(t, sh.Loaded, "%s %s was blocked (by the page's Content-Security-Policy: %s)", sh.Tag, sh.Href, pageCSP)
+		assert.Truef(t, sh.Loaded, "%s %s was blocked (by the page's Content-Security-Policy: %s)", sh.Tag, sh.Href, webcallCSP)
 	}
 	assert.Equal(t, "736px", rep.MaxWidth, "body max-width: 46rem, from the stylesheet")
 	assert.Equal(t, "rgb(244, 244, 244)", rep.PreBackground, "pre background #f4f4f4, from the stylesheet")
@@ -353,7 +353,7 @@ func TestBrowserRateLimit(t *testing.T) {
 
 	m, err := apikeys.New(memstore.New(), &apikeys.Config{Now: func() time.Time { return limitNow }})
 	require.NoError(t, err)
-	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)), "demo")
+	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)), []string{"demo"})
 	require.NoError(t, err)
 	api := httptest.NewServer(h)
 	t.Cleanup(api.Close)
@@ -418,7 +418,7 @@ func TestBrowserRateLimit(t *testing.T) {
 // in a frame, and for each key fills it in and clicks the button twice,
 // reporting what the page showed after each click.
 const page429Probe = `<!doctype html><meta charset="utf-8">
-<iframe id="demo" src="/" width="1000" height="800"></iframe>
+<iframe id="demo" src="/webcall" width="1000" height="800"></iframe>
 <script>
 const keys = %s;
 document.getElementById('demo').onload = async () => {
@@ -450,7 +450,7 @@ func TestBrowserPageShows429(t *testing.T) {
 
 	m, err := apikeys.New(memstore.New(), &apikeys.Config{Now: func() time.Time { return limitNow }})
 	require.NoError(t, err)
-	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)), "demo")
+	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)), []string{"demo"})
 	require.NoError(t, err)
 	reports := make(chan []string, 1)
 	var keys atomic.Pointer[[]byte]
@@ -528,7 +528,7 @@ func TestBrowserPageShows429(t *testing.T) {
 // another assistant (which gets a token for that one). It reports what the
 // page showed after each step.
 const tokenProbe = `<!doctype html><meta charset="utf-8">
-<iframe id="demo" src="/" width="1000" height="800"></iframe>
+<iframe id="demo" src="/webcall" width="1000" height="800"></iframe>
 <script>
 document.getElementById('demo').onload = async () => {
   const d = document.getElementById('demo').contentDocument, $ = (id) => d.getElementById(id);
@@ -602,7 +602,7 @@ func TestBrowserPageToken(t *testing.T) {
 	require.NoError(t, err)
 	m, err := apikeys.New(memstore.New(), &apikeys.Config{TokenKeys: keys})
 	require.NoError(t, err)
-	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)), "demo")
+	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)), []string{"demo"})
 	require.NoError(t, err)
 	require.NoError(t, bootstrapKeys(t.Context(), m, "demo", io.Discard))
 
@@ -715,4 +715,134 @@ type statusRecorder struct {
 func (s *statusRecorder) WriteHeader(status int) {
 	s.status = status
 	s.ResponseWriter.WriteHeader(status)
+}
+
+// signInProbe is a page on the demo's own origin that signs in as a person
+// would (the form's POST, from this origin), then loads the web-call page
+// in a frame and reports what it shows of the session.
+const signInProbe = `<!doctype html><meta charset="utf-8"><body><script>
+(async () => {
+  const report = {};
+  try {
+    const res = await fetch('/signin', {method: 'POST', body: new URLSearchParams({user: 'alice', next: '/webcall'})});
+    report.status = res.status;
+    report.url = res.url;
+    const f = document.createElement('iframe');
+    f.src = '/webcall';
+    const loaded = new Promise(resolve => { f.onload = resolve; });
+    document.body.append(f);
+    await loaded;
+    const d = f.contentDocument, text = (id) => d.getElementById(id) ? d.getElementById(id).textContent : null;
+    report.user = text('signed-in-user');
+    report.note = text('origin-note');
+    report.base = d.getElementById('base').value;
+  } catch (e) {
+    report.error = String(e);
+  }
+  await fetch('/report', {method: 'POST', body: JSON.stringify(report)});
+})();
+</script>`
+
+// crossSiteSignIn is a page on another origin that posts the sign-in form
+// to the demo, as a forged form would.
+const crossSiteSignIn = `<!doctype html><meta charset="utf-8"><script>
+(async () => {
+  let sent = 'sent';
+  try {
+    await fetch(%q + '/signin', {method: 'POST', mode: 'no-cors', credentials: 'include', body: new URLSearchParams({user: 'mallory', next: '/'})});
+  } catch (e) {
+    sent = String(e);
+  }
+  await fetch('/report', {method: 'POST', body: JSON.stringify({origin: location.origin, results: [{name: sent}]})});
+})();
+</script>`
+
+type signInReport struct {
+	Status int     `json:"status"`
+	URL    string  `json:"url"`
+	User   *string `json:"user"`
+	Note   *string `json:"note"`
+	Base   string  `json:"base"`
+	Error  string  `json:"error"`
+}
+
+// TestBrowserSignIn: in headless Chromium, the sign-in form's POST from
+// the demo's own origin signs in (the browser keeps the session cookie and
+// follows the redirect to next), and the web-call page then shows the user
+// and the note about public keys; the same POST from another origin is
+// refused (403) by the cross-origin protection.
+func TestBrowserSignIn(t *testing.T) {
+	t.Parallel()
+	browser := findBrowser(t)
+
+	m, err := apikeys.New(memstore.New(), nil)
+	require.NoError(t, err)
+	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)), []string{"alice"})
+	require.NoError(t, err)
+	var (
+		mu       sync.Mutex
+		answered = map[string][]string{} // by Origin: "METHOD PATH STATUS"
+	)
+	reports := make(chan signInReport, 1)
+	mux := http.NewServeMux()
+	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		h.ServeHTTP(rec, r)
+		mu.Lock()
+		defer mu.Unlock()
+		o := r.Header.Get("Origin")
+		answered[o] = append(answered[o], fmt.Sprintf("%s %s %d", r.Method, r.URL.Path, rec.status))
+	}))
+	mux.HandleFunc("GET /probe", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = io.WriteString(w, signInProbe)
+	})
+	mux.HandleFunc("POST /report", func(_ http.ResponseWriter, r *http.Request) {
+		var rep signInReport
+		if err := json.NewDecoder(r.Body).Decode(&rep); err != nil {
+			t.Errorf("bad report: %v", err)
+		}
+		select {
+		case reports <- rep:
+		default:
+		}
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	var stderr syncBuffer
+	openInBrowser(t, ctx, browser, srv.URL+"/probe", &stderr)
+	var rep signInReport
+	select {
+	case rep = <-reports:
+	case <-ctx.Done():
+		t.Fatalf("the browser did not report before the deadline; chromium said:\n%s", stderr.String())
+	}
+	t.Logf("signed in: %+v", rep)
+	require.Empty(t, rep.Error)
+	assert.Equal(t, http.StatusOK, rep.Status)
+	assert.Equal(t, srv.URL+"/webcall", rep.URL, "the browser followed the redirect to next")
+	if assert.NotNil(t, rep.User, "the web-call page shows who is signed in") {
+		assert.Equal(t, "alice", *rep.User)
+	}
+	if assert.NotNil(t, rep.Note, "the web-call page has the note about public keys") {
+		assert.Contains(t, *rep.Note, "must allow this page's origin")
+		assert.Contains(t, *rep.Note, srv.URL)
+	}
+	assert.Equal(t, srv.URL, rep.Base, "the page's script ran")
+
+	thieves := make(chan browserReport, 1)
+	thief := reportingOrigin(t, func() string { return fmt.Sprintf(crossSiteSignIn, srv.URL) }, thieves)
+	openInBrowser(t, ctx, browser, thief.URL+"/", &stderr)
+	select {
+	case <-thieves:
+	case <-ctx.Done():
+		t.Fatalf("the other origin's page did not report before the deadline; chromium said:\n%s", stderr.String())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, []string{"POST /signin 403"}, answered[thief.URL], "the sign-in from another origin")
+	assert.Contains(t, answered[srv.URL], "POST /signin 303", "the sign-in from the demo's own origin")
 }

@@ -380,7 +380,7 @@ func inProcessInstances(t *testing.T, user string) []instance {
 		m, err := apikeys.New(store, cfg)
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = m.Close(context.Background()) })
-		h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)), "demo")
+		h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)), []string{"demo"})
 		require.NoError(t, err)
 		srv := httptest.NewServer(h)
 		t.Cleanup(srv.Close)

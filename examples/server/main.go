@@ -1,6 +1,7 @@
 // Command server is a small voice-agent API protected by apikeys: the REST
 // endpoints for managing keys, a demo endpoint a browser calls with a
-// short-lived token (or a public key), and a page showing how.
+// short-lived token (or a public key), a page showing how, and an API-keys
+// settings page behind a demo sign-in.
 //
 //	go run ./examples/server                       # in memory, on 127.0.0.1:8080
 //	go run ./examples/server -addr 127.0.0.1:9000 -bootstrap alice,bob
@@ -57,12 +58,37 @@
 //	    "expires_at":"...","key_id":"..."}. It authenticates no one, as a
 //	    real backend must (its user's session); 503 without a -bootstrap
 //	    user or when that user has no usable bootstrap key
-//	GET /  a page that gets a token from /demo/token and calls /call/web
-//	    with it (Authorization: Bearer), or with a public key pasted in,
-//	    and shows the token's expiry, the answer, and for a 429 its
-//	    message, when to retry and the RateLimit headers (its stylesheet
-//	    and script are /demo.css and /demo.js: its Content-Security-Policy
-//	    allows no inline code)
+//	GET /  the landing page: what the demo is, sign in or go to your keys,
+//	    how to try a key
+//	GET /signin?next=PATH, POST /signin (form: user, next), POST /signout
+//	    the demo sign-in: pick a -bootstrap user or type a name (1-64 of
+//	    a-z 0-9 . _ -), no password; it sets an HMAC-signed session cookie
+//	    (see sessions in site.go) and redirects (303) to next when that is
+//	    a path of this site, else to /. The POSTs are refused when a
+//	    browser marks them cross-origin (http.CrossOriginProtection)
+//	GET /settings/api-keys/
+//	    the API-keys settings page (package keyspage) for the signed-in
+//	    user, who lists, creates, restricts, rotates and deletes their keys;
+//	    its REST endpoints, authorized by the session, are under
+//	    /settings/api-keys/api/api_keys. Without a session it redirects to
+//	    /signin?next=/settings/api-keys/
+//	GET /webcall  a page that gets a token from /demo/token and calls
+//	    /call/web with it (Authorization: Bearer), or with a public key
+//	    pasted in (one made on the API-keys page must allow the page's
+//	    origin), and shows the token's expiry, the answer, and for a 429
+//	    its message, when to retry and the RateLimit headers
+//	GET /assets/{file}  the pages' stylesheet and script
+//
+// The pages (files under web/, embedded) share one layout and stylesheet;
+// each has a Content-Security-Policy that allows no inline script or
+// style, and X-Content-Type-Options: nosniff.
+//
+// The sign-in asks for no password, but a session cookie still cannot be
+// edited into another user's: it is USER.EXPIRY.MAC, the MAC an HMAC-SHA256
+// of the user and expiry under a secret drawn at random when the process
+// starts (not derived from the token key, so that it signs nothing but
+// sessions). Hence a restart signs everyone out, and instances sharing a
+// store do not share sessions: a real service keeps its own sessions.
 package main
 
 import (
@@ -90,6 +116,7 @@ import (
 	"github.com/keyward/apikeys/hooks/slogaudit"
 	"github.com/keyward/apikeys/httpapi"
 	"github.com/keyward/apikeys/internal/storeurl"
+	"github.com/keyward/apikeys/keyspage"
 	"github.com/keyward/apikeys/middleware"
 )
 
@@ -189,7 +216,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 			fmt.Fprintln(stderr, "server: closing:", red.Err(err))
 		}
 	}()
-	h, err := newHandler(m, log, firstUser(*bootstrap))
+	h, err := newHandler(m, log, splitUsers(*bootstrap))
 	if err == nil && metrics != nil {
 		mux := http.NewServeMux()
 		mux.Handle("/", h)
@@ -260,23 +287,26 @@ func bootstrapKeys(ctx context.Context, m *apikeys.Manager, users string, out io
 	return nil
 }
 
-// firstUser returns the first of the comma-separated users, the one the
-// demo's backend acts for; "" for none.
-func firstUser(users string) string {
+// splitUsers returns the comma-separated users, trimmed, without empty
+// ones; the first is the one the demo's backend acts for.
+func splitUsers(users string) []string {
+	var out []string
 	for _, user := range strings.Split(users, ",") {
 		if user = strings.TrimSpace(user); user != "" {
-			return user
+			out = append(out, user)
 		}
 	}
-	return ""
+	return out
 }
 
 // maxCallBody bounds /call/web bodies.
 const maxCallBody = 64 << 10
 
-// newHandler mounts the REST handler, the demo endpoints and the page;
-// tokenUser is the user the demo's backend mints tokens for ("" for none).
-func newHandler(m *apikeys.Manager, log *slog.Logger, tokenUser string) (http.Handler, error) {
+// newHandler mounts the REST handler, the demo endpoints, the API-keys
+// settings page and the demo's pages; users are the -bootstrap users: the
+// sign-in page offers them, and the demo's backend mints tokens for the
+// first (none: it mints none).
+func newHandler(m *apikeys.Manager, log *slog.Logger, users []string) (http.Handler, error) {
 	mw, err := middleware.New(m, &middleware.Config{Resource: callResource, ErrorLog: log})
 	if err != nil {
 		return nil, err
@@ -285,6 +315,22 @@ func newHandler(m *apikeys.Manager, log *slog.Logger, tokenUser string) (http.Ha
 	if err != nil {
 		return nil, err
 	}
+	sess, err := newSessions()
+	if err != nil {
+		return nil, err
+	}
+	keys, err := keyspage.New(m, &keyspage.Config{Prefix: keysPrefix, Owner: sess.owner, SignInURL: "/signin", ErrorLog: log})
+	if err != nil {
+		return nil, err
+	}
+	pages, err := newSite(sess, users, log)
+	if err != nil {
+		return nil, err
+	}
+	tokenUser := ""
+	if len(users) > 0 {
+		tokenUser = users[0]
+	}
 	mux := http.NewServeMux()
 	api := mw.Protect(middleware.Route{Private: true, Scopes: httpapi.RequiredScopes}, rest)
 	mux.Handle("/api_keys", api)
@@ -292,9 +338,8 @@ func newHandler(m *apikeys.Manager, log *slog.Logger, tokenUser string) (http.Ha
 	// All methods reach the middleware, so it can answer CORS preflights.
 	mux.Handle("/call/web", mw.Protect(middleware.Route{Scopes: middleware.Scopes("calls:write")}, http.HandlerFunc(callWeb)))
 	mux.Handle("POST /demo/token", &tokenBackend{m: m, user: tokenUser, log: log})
-	mux.HandleFunc("GET /{$}", page)
-	mux.HandleFunc("GET /demo.css", asset("text/css; charset=utf-8", pageCSS))
-	mux.HandleFunc("GET /demo.js", asset("text/javascript; charset=utf-8", pageJS))
+	mux.Handle(keysPrefix+"/", keys)
+	pages.routes(mux)
 	return mux, nil
 }
 
@@ -354,160 +399,6 @@ func callWeb(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusCreated)
 	_ = json.NewEncoder(w).Encode(map[string]string{"call_id": uuid.NewString(), "assistant_id": c.AssistantID})
 }
-
-// pageCSP lets the page load its stylesheet and script from its own
-// origin, and nothing inline; connect-src is open because the page calls
-// whatever API base the user types in.
-const pageCSP = "default-src 'self'; connect-src *; base-uri 'none'; form-action 'none'; frame-ancestors 'self'"
-
-func page(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Security-Policy", pageCSP)
-	_, _ = io.WriteString(w, pageHTML)
-}
-
-// asset serves one of the page's files.
-func asset(contentType, body string) http.HandlerFunc {
-	return func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", contentType)
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		_, _ = io.WriteString(w, body)
-	}
-}
-
-const pageHTML = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>apikeys demo</title>
-<link rel="stylesheet" href="/demo.css">
-</head><body>
-<h1>Start a web call from the browser</h1>
-<p>The page holds no key. Its backend keeps the private key and gives the page a short-lived token,
-restricted to this page's origin and one assistant. Here the demo server plays the backend, acting
-for its bootstrap user; a real one would first check its user's session.</p>
-<label>Assistant id <input id="assistant" value="asst-demo"></label>
-<p><button id="get-token">1. Get a token: POST /demo/token</button></p>
-<pre id="token-info">(no token yet: step 2 gets one if needed)</pre>
-<pre id="token" class="token"></pre>
-<label>API base <input id="base"></label>
-<p><button id="go">2. POST /call/web with Authorization: Bearer &lt;token&gt;</button></p>
-<pre id="out">(result)</pre>
-<details><summary>Or paste a public key instead of the token</summary>
-<p>Create a public key that allows this page's origin, with the bootstrap private key the server printed:</p>
-<pre id="curl"></pre>
-<label>Public key <input id="key" placeholder="ak_pk_..."></label>
-<p>While this field holds a key, step 2 sends it instead of the token.</p>
-</details>
-<p>To see a limit at work, give the key (the bootstrap key, whose tokens spend its limits, or the
-public key) <code>"rate_limit":{"limit":3,"window_seconds":60}</code> or
-<code>"credits":{"remaining":3,"refill":null}</code> and call more than three times: the API answers
-429, and says when to retry (Retry-After) and what is left (RateLimit, RateLimit-Policy).</p>
-<script src="/demo.js"></script>
-</body></html>
-`
-
-const pageCSS = `body{font:15px system-ui;max-width:46rem;margin:2rem auto;padding:0 1rem}
-input{width:100%;font:inherit}
-pre{background:#f4f4f4;padding:.6rem;overflow:auto}
-.token{word-break:break-all;white-space:pre-wrap;font-size:12px}
-.token:empty{display:none}
-`
-
-const pageJS = `const origin = location.origin;
-const $ = (id) => document.getElementById(id);
-$('base').value = origin;
-$('curl').textContent =
-  "curl -s " + origin + "/api_keys -H 'Authorization: Bearer <bootstrap private key>' \\\n" +
-  "  -d '{\"api_key\":{\"name\":\"web\",\"key_type\":\"public\",\"allowed_origins\":[\"" + origin + "\"],\"allowed_assistants\":[\"asst-demo\"]}}'";
-// retryIn reads Retry-After (seconds, or an HTTP date) as whole seconds
-// from now; null when it is absent or unreadable.
-const retryIn = (value) => {
-  if (value === null) return null;
-  if (/^\d+$/.test(value.trim())) return Number(value.trim());
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? null : Math.max(0, Math.ceil((at - Date.now()) / 1000));
-};
-// describe says what an answer means: its status and body, and for a key
-// with limits what the rate-limit headers tell (a page on another origin
-// can read them too: the API lists them in Access-Control-Expose-Headers).
-const describe = (res, text) => {
-  const notes = [];
-  if (res.status === 429) {
-    let body = {};
-    try { body = JSON.parse(text); } catch (e) { /* not JSON: the raw text is shown */ }
-    notes.push('Too many requests: ' + (body.error || 'refused') + (body.restriction ? ' (' + body.restriction + ')' : ''));
-    const wait = retryIn(res.headers.get('Retry-After'));
-    notes.push(wait === null ? 'No Retry-After: waiting will not help; raise the key\'s limits with PUT /api_keys/{id}.' : 'retry in ' + wait + ' s');
-  }
-  for (const name of ['RateLimit', 'RateLimit-Policy']) {
-    const value = res.headers.get(name);
-    if (value !== null) notes.push(name + ': ' + value);
-  }
-  return res.status + ' ' + text.trim() + (notes.length ? '\n\n' + notes.join('\n') : '');
-};
-// token is the token the backend gave, for the assistant it names; null
-// before the first.
-let token = null;
-// getToken asks the page's own backend (same origin: a real one would know
-// the user by the session cookie this request carries) for a token, and
-// shows it; it reports whether it got one.
-const getToken = async () => {
-  const assistant = $('assistant').value.trim();
-  const res = await fetch('/demo/token', {
-    method: 'POST',
-    credentials: 'same-origin',
-    headers: {'Content-Type': 'application/json'},
-    body: JSON.stringify({assistant_id: assistant}),
-  });
-  const text = await res.text();
-  if (res.status !== 201) {
-    token = null;
-    $('token').textContent = '';
-    $('token-info').textContent = 'no token: ' + res.status + ' ' + text.trim();
-    return false;
-  }
-  const t = JSON.parse(text);
-  const expires = new Date(t.expires_at);
-  token = {value: t.token, assistant, expires};
-  $('token').textContent = t.token;
-  $('token-info').textContent = 'token for ' + origin + ' and assistant ' + assistant + ', from key ' + t.key_id +
-    '\nexpires at ' + expires.toLocaleTimeString() + ' (' + t.expires_at + '), in ' +
-    Math.round((expires.getTime() - Date.now()) / 1000) + ' s';
-  return true;
-};
-// fresh reports whether the token can serve a call now: for the assistant
-// asked for, and not about to expire.
-const fresh = () => token !== null && token.assistant === $('assistant').value.trim() &&
-  token.expires.getTime() - Date.now() > 10000;
-$('get-token').onclick = async () => {
-  try {
-    await getToken();
-  } catch (e) {
-    $('token-info').textContent = 'no token: ' + e;
-  }
-};
-$('go').onclick = async () => {
-  const out = $('out');
-  try {
-    // A public key pasted in wins; otherwise the token, a new one when
-    // there is none, it is for another assistant, or it is expiring.
-    let credential = $('key').value.trim();
-    if (credential === '') {
-      if (!fresh() && !(await getToken())) {
-        out.textContent = 'no token to call with: see the answer of /demo/token above';
-        return;
-      }
-      credential = token.value;
-    }
-    const res = await fetch($('base').value + '/call/web', {
-      method: 'POST',
-      headers: {'Authorization': 'Bearer ' + credential, 'Content-Type': 'application/json'},
-      body: JSON.stringify({assistant_id: $('assistant').value.trim()}),
-    });
-    out.textContent = describe(res, await res.text());
-  } catch (e) {
-    out.textContent = 'blocked: ' + e;
-  }
-};
-`
 
 // hooks sends every event to each hook in turn.
 type hooks []apikeys.Hook

@@ -259,7 +259,7 @@ func fixedClockDemo(t *testing.T) (base, bootstrap string) {
 	t.Helper()
 	m, err := apikeys.New(memstore.New(), &apikeys.Config{Now: func() time.Time { return limitNow }})
 	require.NoError(t, err)
-	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)), "demo")
+	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)), []string{"demo"})
 	require.NoError(t, err)
 	var out bytes.Buffer
 	require.NoError(t, bootstrapKeys(t.Context(), m, "demo", &out))
@@ -561,7 +561,7 @@ func TestDemoTokenNoBootstrapKey(t *testing.T) {
 	t.Parallel()
 	m, err := apikeys.New(memstore.New(), &apikeys.Config{TokenKeys: mustTokenKeys(t, "")})
 	require.NoError(t, err)
-	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)), "demo")
+	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)), []string{"demo"})
 	require.NoError(t, err)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
