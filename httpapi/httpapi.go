@@ -62,7 +62,9 @@ type Config struct {
 	// Owner returns whose keys the request manages, for services that
 	// authenticate users another way. Default: the private key that
 	// authorized the request (set by the middleware); a public key gets
-	// 403 and a request without a key 401.
+	// 403 and a request without a key 401. An error from Owner is a 401
+	// "authentication required": its text is logged at Debug level, never
+	// sent, since it may hold the host's internals.
 	Owner func(*http.Request) (Owner, error)
 
 	// MaxBodyBytes bounds request bodies. Default 64 KiB.
@@ -246,7 +248,10 @@ func (h *handler) withOwner(next http.HandlerFunc) http.Handler {
 			envelope.WriteError(w, http.StatusUnauthorized, "an API key is required", nil, nil)
 			return
 		case err != nil:
-			envelope.WriteError(w, http.StatusUnauthorized, err.Error(), nil, nil)
+			// A custom Owner's error is the host's own (a session store's
+			// address, a cookie that failed to decode): logged, never shown.
+			h.log.DebugContext(r.Context(), "httpapi: Owner refused the request", "err", err)
+			envelope.WriteError(w, http.StatusUnauthorized, "authentication required", nil, nil)
 			return
 		case o.UserID == "":
 			h.fail(w, r, errors.New("httpapi: Owner returned an empty user id"))

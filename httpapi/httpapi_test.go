@@ -352,7 +352,8 @@ func TestCustomOwnerAndPrefix(t *testing.T) {
 	w = httptest.NewRecorder()
 	h.ServeHTTP(w, httptest.NewRequest("GET", "/v1/api_keys", nil))
 	assert.Equal(t, 401, w.Code)
-	assert.Contains(t, w.Body.String(), "log in first")
+	assert.Contains(t, w.Body.String(), "authentication required")
+	assert.NotContains(t, w.Body.String(), "log in first", "the host's error is not the client's to read")
 
 	for name, tt := range map[string]struct {
 		m   *apikeys.Manager

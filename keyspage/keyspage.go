@@ -42,6 +42,7 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/url"
 	"path"
@@ -72,6 +73,11 @@ type Config struct {
 	// Title is the page's heading. Default "API keys".
 	Title string
 
+	// Links are shown above the heading, so the page can lead back into
+	// the host service (its home, its other settings). Each URL is a path
+	// or an http(s) URL. Default none.
+	Links []Link
+
 	// TrustedOrigins are other origins (scheme://host[:port]) allowed to
 	// send state-changing requests, such as the public origin of a service
 	// behind a proxy that rewrites Host. Default none.
@@ -83,6 +89,12 @@ type Config struct {
 
 	// ErrorLog receives store and internal failures. Default slog.Default().
 	ErrorLog *slog.Logger
+}
+
+// Link is a link in the page's navigation.
+type Link struct {
+	Label string
+	URL   string
 }
 
 //go:embed assets
@@ -100,6 +112,7 @@ type page struct {
 	owner    func(*http.Request) (httpapi.Owner, error)
 	signIn   string
 	title    string
+	links    []Link
 	maxGrace time.Duration
 	log      *slog.Logger
 	tmpl     *template.Template
@@ -140,6 +153,12 @@ func New(m *apikeys.Manager, cfg *Config) (http.Handler, error) {
 			return nil, fmt.Errorf("keyspage: New: SignInURL %q is not a URL", c.SignInURL)
 		}
 	}
+	for _, l := range c.Links {
+		u, err := url.Parse(l.URL)
+		if l.Label == "" || err != nil || u.Scheme != "" && u.Scheme != "https" && u.Scheme != "http" || u.Scheme == "" && !strings.HasPrefix(l.URL, "/") {
+			return nil, fmt.Errorf("keyspage: New: Links: %q (%q) needs a label and a path or an http(s) URL", l.Label, l.URL)
+		}
+	}
 	if c.Title == "" {
 		c.Title = "API keys"
 	}
@@ -173,6 +192,7 @@ func New(m *apikeys.Manager, cfg *Config) (http.Handler, error) {
 		owner:    c.Owner,
 		signIn:   c.SignInURL,
 		title:    c.Title,
+		links:    c.Links,
 		maxGrace: c.MaxGracePeriod,
 		log:      c.ErrorLog,
 		api:      api,
@@ -184,7 +204,7 @@ func New(m *apikeys.Manager, cfg *Config) (http.Handler, error) {
 	p.mux.HandleFunc("GET "+c.Prefix+"/{$}", p.serveIndex)
 	p.mux.Handle("GET "+c.Prefix, http.RedirectHandler(c.Prefix+"/", http.StatusMovedPermanently))
 	p.mux.HandleFunc("GET "+c.Prefix+"/assets/{file}", p.serveAsset)
-	p.mux.Handle(c.Prefix+"/api/", api)
+	p.mux.Handle(c.Prefix+"/api/", jsonOnly(api))
 	p.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) })
 	return csrf.Handler(p), nil
 }
@@ -238,10 +258,31 @@ func crossOrigin(w http.ResponseWriter, _ *http.Request) {
 	_, _ = w.Write([]byte(`{"status":{"code":403,"message":"Forbidden"},"error":"cross-origin request refused: the keys page accepts changes only from its own origin","errors":[]}`))
 }
 
+// jsonOnly refuses a POST or PUT whose body is not declared JSON (415),
+// empty bodies included: an HTML form can send only the other types, and
+// without a CORS preflight, so this stops a cross-site form post in
+// browsers that send neither Sec-Fetch-Site nor Origin, which
+// CrossOriginProtection lets through. The page's script declares JSON.
+func jsonOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost || r.Method == http.MethodPut {
+			mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+			if err != nil || mt != "application/json" {
+				w.Header().Set("Content-Type", "application/json; charset=utf-8")
+				w.WriteHeader(http.StatusUnsupportedMediaType)
+				_, _ = w.Write([]byte(`{"status":{"code":415,"message":"Unsupported Media Type"},"error":"the keys page's API takes Content-Type: application/json","errors":[]}`))
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // indexData is what the page's template shows.
 type indexData struct {
 	Title, User, API, Assets string
 	MaxGrace                 string
+	Links                    []Link
 }
 
 func (p *page) serveIndex(w http.ResponseWriter, r *http.Request) {
@@ -262,6 +303,7 @@ func (p *page) serveIndex(w http.ResponseWriter, r *http.Request) {
 		API:      p.prefix + "/api/api_keys",
 		Assets:   p.prefix + "/assets/",
 		MaxGrace: strconv.FormatInt(int64(p.maxGrace/time.Second), 10),
+		Links:    p.links,
 	})
 	if err != nil {
 		p.log.ErrorContext(r.Context(), "keyspage: rendering the page", "err", err)

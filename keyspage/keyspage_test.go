@@ -75,15 +75,18 @@ func TestNewRefusesBadConfig(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = m.Close(context.Background()) })
 	for name, cfg := range map[string]*keyspage.Config{
-		"nil config":        nil,
-		"no owner":          {Prefix: prefix},
-		"relative prefix":   {Prefix: "keys", Owner: sessionUser},
-		"trailing slash":    {Prefix: "/keys/", Owner: sessionUser},
-		"unclean prefix":    {Prefix: "/a/../keys", Owner: sessionUser},
-		"pattern in prefix": {Prefix: "/{id}", Owner: sessionUser},
-		"bad sign-in url":   {Owner: sessionUser, SignInURL: "javascript:alert(1)"},
-		"bad origin":        {Owner: sessionUser, TrustedOrigins: []string{"not an origin"}},
-		"negative grace":    {Owner: sessionUser, MaxGracePeriod: -1},
+		"nil config":         nil,
+		"no owner":           {Prefix: prefix},
+		"relative prefix":    {Prefix: "keys", Owner: sessionUser},
+		"trailing slash":     {Prefix: "/keys/", Owner: sessionUser},
+		"unclean prefix":     {Prefix: "/a/../keys", Owner: sessionUser},
+		"pattern in prefix":  {Prefix: "/{id}", Owner: sessionUser},
+		"bad sign-in url":    {Owner: sessionUser, SignInURL: "javascript:alert(1)"},
+		"bad origin":         {Owner: sessionUser, TrustedOrigins: []string{"not an origin"}},
+		"negative grace":     {Owner: sessionUser, MaxGracePeriod: -1},
+		"script link":        {Owner: sessionUser, Links: []keyspage.Link{{Label: "x", URL: "javascript:alert(1)"}}},
+		"relative link":      {Owner: sessionUser, Links: []keyspage.Link{{Label: "x", URL: "home"}}},
+		"link without label": {Owner: sessionUser, Links: []keyspage.Link{{URL: "/"}}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -310,4 +313,21 @@ func TestAssets(t *testing.T) {
 	w := do(t, h, "GET", prefix, "alice", "")
 	assert.Equal(t, http.StatusMovedPermanently, w.Code)
 	assert.Equal(t, prefix+"/", w.Header().Get("Location"))
+}
+
+func TestPageLinks(t *testing.T) {
+	t.Parallel()
+	links := []keyspage.Link{{Label: "Home", URL: "/"}, {Label: "Docs & help", URL: "https://docs.example.com/keys?a=1&b=2"}}
+	_, h := newPage(t, &keyspage.Config{Prefix: prefix, Owner: sessionUser, Links: links})
+	w := do(t, h, "GET", prefix+"/", "alice", "")
+	require.Equal(t, http.StatusOK, w.Code)
+	doc, err := html.Parse(w.Body)
+	require.NoError(t, err)
+	var got []keyspage.Link
+	for n := range doc.Descendants() {
+		if n.Type == html.ElementNode && n.Data == "a" && n.Parent != nil && n.Parent.Data == "nav" {
+			got = append(got, keyspage.Link{Label: n.FirstChild.Data, URL: n.Attr[0].Val})
+		}
+	}
+	assert.Equal(t, links, got)
 }

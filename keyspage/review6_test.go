@@ -34,7 +34,7 @@ func TestReview6OwnerErrorNotDisclosed(t *testing.T) {
 		{"GET", prefix + "/api/api_keys/0190f0f0-0000-7000-8000-000000000000", ""},
 		{"POST", prefix + "/api/api_keys/tokens", ""},
 	} {
-		w := do(t, h, tt.method, tt.target, "", tt.body)
+		w := do(t, h, tt.method, tt.target, "", tt.body, "Content-Type", "application/json") // past the JSON check
 		assert.Equal(t, http.StatusUnauthorized, w.Code, "%s %s: %s", tt.method, tt.target, w.Body.String())
 		assert.NotContains(t, w.Body.String(), "10.20.30.40", "%s %s: the Owner's error reaches the client", tt.method, tt.target)
 		assert.NotContains(t, w.Body.String(), "s3cr3t-session-id", "%s %s: the Owner's error reaches the client", tt.method, tt.target)

@@ -319,7 +319,10 @@ func newHandler(m *apikeys.Manager, log *slog.Logger, users []string) (http.Hand
 	if err != nil {
 		return nil, err
 	}
-	keys, err := keyspage.New(m, &keyspage.Config{Prefix: keysPrefix, Owner: sess.owner, SignInURL: "/signin", ErrorLog: log})
+	keys, err := keyspage.New(m, &keyspage.Config{
+		Prefix: keysPrefix, Owner: sess.owner, SignInURL: "/signin", ErrorLog: log,
+		Links: []keyspage.Link{{Label: "← Voice agents demo", URL: "/"}, {Label: "Web call", URL: "/webcall"}},
+	})
 	if err != nil {
 		return nil, err
 	}
