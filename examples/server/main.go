@@ -78,6 +78,7 @@
 //	    origin), and shows the token's expiry, the answer, and for a 429
 //	    its message, when to retry and the RateLimit headers
 //	GET /assets/{file}  the pages' stylesheet and script
+//	GET /favicon.ico  204: no icon, and no 404 for the browser to log
 //
 // The pages (files under web/, embedded) share one layout and stylesheet;
 // each has a Content-Security-Policy that allows no inline script or

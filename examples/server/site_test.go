@@ -483,4 +483,9 @@ func TestEveryPageStrictCSP(t *testing.T) {
 	}
 	res, _ := serve(t, h, get("/assets/layout.html", nil))
 	assert.Equal(t, http.StatusNotFound, res.StatusCode, "templates are not assets")
+	// The icon every browser asks for: no content, not a 404 (which
+	// browsers log as a console error on every page).
+	res, body := serve(t, h, get("/favicon.ico", nil))
+	assert.Equal(t, http.StatusNoContent, res.StatusCode)
+	assert.Empty(t, body)
 }
