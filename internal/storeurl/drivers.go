@@ -7,8 +7,8 @@ import (
 )
 
 // This package imports no SQL driver: each program imports those it wants
-// (modernc.org/sqlite alone takes longer to compile than the rest of a
-// program), and Open says which one is missing.
+// (modernc.org/sqlite, one very large package, is about a quarter of the
+// demo server's first build), and Open says which one is missing.
 //
 //	import _ "github.com/jackc/pgx/v5/stdlib" // postgres://
 //	import _ "github.com/go-sql-driver/mysql" // mysql://
