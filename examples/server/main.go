@@ -8,7 +8,7 @@
 //	go run ./examples/server -store redis://127.0.0.1:6379/0
 //	go run ./examples/server -store 'postgres://root@127.0.0.1:5432/test?sslmode=disable'
 //	go run ./examples/server -store 'mysql://root@127.0.0.1:3306/test'
-//	go run ./examples/server -store sqlite:/tmp/apikeys.db
+//	go run -tags sqlite ./examples/server -store sqlite:/tmp/apikeys.db   # SQLite needs the tag
 //	go run ./examples/server -store redis://127.0.0.1:6379/0 -cache   # several instances, one truth
 //
 //	export APIKEYS_TOKEN_KEY=$(head -c 32 /dev/urandom | base64)   # once, for every instance
@@ -140,7 +140,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
-	storeSpec := fs.String("store", "memory", "memory, redis://..., postgres://..., mysql://... or sqlite:PATH")
+	storeSpec := fs.String("store", "memory", "memory, redis://..., postgres://..., mysql://... or sqlite:PATH (SQLite: build with -tags sqlite)")
 	bootstrap := fs.String("bootstrap", "demo", "comma-separated users that get a private key if they have none")
 	namespace := fs.String("namespace", "", "Redis key prefix or SQL table name (default: the store's own)")
 	cacheOn := fs.Bool("cache", false, "cache verified keys, dropping changed ones at once through the store's notifications (Redis, PostgreSQL, MySQL)")

@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -232,7 +231,7 @@ func TestListenFailsFirst(t *testing.T) {
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	t.Cleanup(func() { taken.Close() })
-	spec := "sqlite:" + filepath.Join(t.TempDir(), "keys.db") // outlives the run
+	spec := persistentStore(t) // outlives the run
 
 	stdout, _, err := startRun(t, "-addr", taken.Addr().String(), "-store", spec)
 	require.ErrorIs(t, err, syscall.EADDRINUSE)
@@ -642,7 +641,7 @@ func TestTokenKeys(t *testing.T) {
 // not when each generated its own, which the server warns about.
 func TestTokenKeyShared(t *testing.T) {
 	t.Parallel()
-	spec := "sqlite:" + filepath.Join(t.TempDir(), "keys.db")
+	spec := persistentStore(t)
 	s1, s2 := seed(t), seed(t)
 	a, outA := runDemo(t, "-store", spec, "-token-key", s1, "-bootstrap", "demo")
 	assert.NotContains(t, outA.String(), "warning")
@@ -682,7 +681,7 @@ func TestTokenKeyShared(t *testing.T) {
 // TestTokenKeyEnv: APIKEYS_TOKEN_KEY gives the key when -token-key does
 // not (not parallel: it sets the environment).
 func TestTokenKeyEnv(t *testing.T) {
-	spec := "sqlite:" + filepath.Join(t.TempDir(), "keys.db")
+	spec := persistentStore(t)
 	t.Setenv(tokenKeyEnv, seed(t))
 	a, outA := runDemo(t, "-store", spec, "-bootstrap", "demo")
 	b, outB := runDemo(t, "-store", spec, "-bootstrap", "")

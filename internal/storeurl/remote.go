@@ -2,16 +2,14 @@ package storeurl
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"net/url"
 	"strings"
 	"time"
 
-	_ "github.com/go-sql-driver/mysql" // mysql://
-	_ "github.com/jackc/pgx/v5/stdlib" // postgres://
 	"github.com/jmoiron/sqlx"
 	"github.com/redis/go-redis/v9"
-	_ "modernc.org/sqlite" // sqlite:PATH
 
 	"github.com/keyward/apikeys"
 	"github.com/keyward/apikeys/redisstore"
@@ -40,6 +38,9 @@ func openRedis(ctx context.Context, spec, namespace string) (apikeys.Store, func
 // openSQL opens driver on spec, a URL for postgres and mysql or
 // "sqlite:PATH", and migrates or checks the schema as o says.
 func openSQL(ctx context.Context, driver, spec, table string, o *Options) (apikeys.Store, func(), error) {
+	if err := needDriver(driver, sql.Drivers()); err != nil {
+		return nil, nil, err
+	}
 	dsn := spec
 	switch driver {
 	case "mysql":

@@ -7,9 +7,12 @@
 //	mysql://USER[:PW]@HOST[:PORT]/DB[?params]   an sqlstore on go-sql-driver/mysql
 //	sqlite:PATH                  an sqlstore on modernc.org/sqlite (WAL, busy timeout)
 //
-// For SQL stores the namespace is the table name. A spec may hold a
-// password: Redactor hides it wherever a program prints the spec or an
-// error a driver filled with it.
+// For SQL stores the namespace is the table name. This package imports no
+// SQL driver: a program imports those of the stores it opens (see
+// drivers.go), and Open fails, saying which import is missing, on a store
+// whose driver is not registered. A spec may hold a password: Redactor
+// hides it wherever a program prints the spec or an error a driver filled
+// with it.
 package storeurl
 
 import (
