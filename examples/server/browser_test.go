@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -236,36 +237,12 @@ func TestBrowserPageCSP(t *testing.T) {
 	require.NoError(t, err)
 	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)), []string{"demo"})
 	require.NoError(t, err)
-	reports := make(chan cspReport, 1)
-	mux := http.NewServeMux()
-	mux.Handle("/", h)
-	mux.HandleFunc("GET /probe", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_, _ = io.WriteString(w, cspProbe)
-	})
-	mux.HandleFunc("POST /report", func(_ http.ResponseWriter, r *http.Request) {
-		var rep cspReport
-		if err := json.NewDecoder(r.Body).Decode(&rep); err != nil {
-			t.Errorf("bad report: %v", err)
-		}
-		select {
-		case reports <- rep:
-		default:
-		}
-	})
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-
+	srv, reports, _ := probedDemo[cspReport](t, h, func() string { return cspProbe })
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	var stderr syncBuffer
 	openInBrowser(t, ctx, browser, srv.URL+"/probe", &stderr)
-	var rep cspReport
-	select {
-	case rep = <-reports:
-	case <-ctx.Done():
-		t.Fatalf("the browser did not report before the deadline; chromium said:\n%s", stderr.String())
-	}
+	rep := awaitReport(t, ctx, reports, &stderr)
 	t.Logf("the demo page as rendered: %+v", rep)
 	require.NotEmpty(t, rep.Sheets, "the page has a stylesheet")
 	for _, sh := range rep.Sheets {
@@ -452,26 +429,8 @@ func TestBrowserPageShows429(t *testing.T) {
 	require.NoError(t, err)
 	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)), []string{"demo"})
 	require.NoError(t, err)
-	reports := make(chan []string, 1)
 	var keys atomic.Pointer[[]byte]
-	mux := http.NewServeMux()
-	mux.Handle("/", h)
-	mux.HandleFunc("GET /probe", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		fmt.Fprintf(w, page429Probe, *keys.Load())
-	})
-	mux.HandleFunc("POST /report", func(_ http.ResponseWriter, r *http.Request) {
-		var shown []string
-		if err := json.NewDecoder(r.Body).Decode(&shown); err != nil {
-			t.Errorf("bad report: %v", err)
-		}
-		select {
-		case reports <- shown:
-		default:
-		}
-	})
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
+	srv, reports, _ := probedDemo[[]string](t, h, func() string { return fmt.Sprintf(page429Probe, *keys.Load()) })
 
 	var values []string
 	for _, p := range []apikeys.CreateParams{
@@ -492,12 +451,7 @@ func TestBrowserPageShows429(t *testing.T) {
 	defer cancel()
 	var stderr syncBuffer
 	openInBrowser(t, ctx, browser, srv.URL+"/probe", &stderr)
-	var shown []string
-	select {
-	case shown = <-reports:
-	case <-ctx.Done():
-		t.Fatalf("the browser did not report before the deadline; chromium said:\n%s", stderr.String())
-	}
+	shown := awaitReport(t, ctx, reports, &stderr)
 	for i, s := range shown {
 		t.Logf("click %d showed:\n%s", i+1, s)
 	}
@@ -606,48 +560,12 @@ func TestBrowserPageToken(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, bootstrapKeys(t.Context(), m, "demo", io.Discard))
 
-	// What the API answered, by request origin: "METHOD PATH STATUS".
-	var (
-		mu       sync.Mutex
-		answered = map[string][]string{}
-	)
-	reports := make(chan tokenReport, 1)
-	mux := http.NewServeMux()
-	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		h.ServeHTTP(rec, r)
-		mu.Lock()
-		defer mu.Unlock()
-		o := r.Header.Get("Origin")
-		answered[o] = append(answered[o], fmt.Sprintf("%s %s %d", r.Method, r.URL.Path, rec.status))
-	}))
-	mux.HandleFunc("GET /probe", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_, _ = io.WriteString(w, tokenProbe)
-	})
-	mux.HandleFunc("POST /report", func(_ http.ResponseWriter, r *http.Request) {
-		var rep tokenReport
-		if err := json.NewDecoder(r.Body).Decode(&rep); err != nil {
-			t.Errorf("bad report: %v", err)
-		}
-		select {
-		case reports <- rep:
-		default:
-		}
-	})
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-
 	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
 	defer cancel()
 	var stderr syncBuffer
+	srv, reports, answered := probedDemo[tokenReport](t, h, func() string { return tokenProbe })
 	openInBrowser(t, ctx, browser, srv.URL+"/probe", &stderr)
-	var rep tokenReport
-	select {
-	case rep = <-reports:
-	case <-ctx.Done():
-		t.Fatalf("the browser did not report before the deadline; chromium said:\n%s", stderr.String())
-	}
+	rep := awaitReport(t, ctx, reports, &stderr)
 	for i, s := range rep.Steps {
 		t.Logf("step %d showed:\n%s\n%s\n%s", i+1, s.TokenInfo, s.Token, s.Out)
 	}
@@ -671,34 +589,25 @@ func TestBrowserPageToken(t *testing.T) {
 	assert.NotEqual(t, rep.Steps[0].Token, rep.Steps[1].Token, "step 2 got a new token")
 	assert.Equal(t, rep.Steps[1].Token, rep.Steps[2].Token, "step 3 called with it")
 	assert.NotEqual(t, rep.Steps[2].Token, rep.Steps[3].Token, "another assistant, another token")
-	mu.Lock()
 	assert.Equal(t, []string{
 		"POST /demo/token 201", "POST /call/web 201",
 		"POST /demo/token 201", "POST /call/web 201",
 		"POST /demo/token 201", "POST /call/web 201",
-	}, answered[srv.URL], "what the page asked, from its own origin (same-origin: no preflights)")
-	mu.Unlock()
+	}, answered(srv.URL), "what the page asked, from its own origin (same-origin: no preflights)")
 
 	// A page on another origin with the page's token.
 	stolen := rep.Steps[2].Token
 	thieves := make(chan browserReport, 1)
 	thief := reportingOrigin(t, func() string { return fmt.Sprintf(stealPage, srv.URL, stolen) }, thieves)
 	openInBrowser(t, ctx, browser, thief.URL+"/", &stderr)
-	var bad browserReport
-	select {
-	case bad = <-thieves:
-	case <-ctx.Done():
-		t.Fatalf("the other origin's page did not report before the deadline; chromium said:\n%s", stderr.String())
-	}
+	bad := awaitReport(t, ctx, thieves, &stderr)
 	t.Logf("the other origin's page: %+v", bad)
 	require.Len(t, bad.Results, 3)
 	for _, r := range bad.Results {
 		assert.NotEmpty(t, r.Blocked, "%s from another origin was readable: %d %s", r.Name, r.Status, r.Body)
 		assert.Zero(t, r.Status, r.Name)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	got := answered[thief.URL]
+	got := answered(thief.URL)
 	t.Logf("answers to the other origin: %v", got)
 	assert.Contains(t, got, "POST /call/web 403", "the API itself refused the token from another origin")
 	for _, a := range got {
@@ -715,6 +624,62 @@ type statusRecorder struct {
 func (s *statusRecorder) WriteHeader(status int) {
 	s.status = status
 	s.ResponseWriter.WriteHeader(status)
+}
+
+// probedDemo serves the demo handler h with probe(), a page that drives
+// it, at GET /probe; what the page POSTs to /report arrives on reports, and
+// answered tells what the demo answered to requests from an origin
+// ("" for none), as "METHOD PATH STATUS".
+func probedDemo[T any](t *testing.T, h http.Handler, probe func() string) (srv *httptest.Server, reports <-chan T, answered func(origin string) []string) {
+	t.Helper()
+	var (
+		mu   sync.Mutex
+		seen = map[string][]string{}
+	)
+	ch := make(chan T, 1)
+	mux := http.NewServeMux()
+	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		h.ServeHTTP(rec, r)
+		mu.Lock()
+		defer mu.Unlock()
+		o := r.Header.Get("Origin")
+		seen[o] = append(seen[o], fmt.Sprintf("%s %s %d", r.Method, r.URL.Path, rec.status))
+	}))
+	mux.HandleFunc("GET /probe", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = io.WriteString(w, probe())
+	})
+	mux.HandleFunc("POST /report", func(_ http.ResponseWriter, r *http.Request) {
+		var rep T
+		if err := json.NewDecoder(r.Body).Decode(&rep); err != nil {
+			t.Errorf("bad report: %v", err)
+		}
+		select {
+		case ch <- rep:
+		default:
+		}
+	})
+	srv = httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv, ch, func(origin string) []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(seen[origin])
+	}
+}
+
+// awaitReport returns the first report, or fails the test when ctx ends
+// first, with what the browser said.
+func awaitReport[T any](t *testing.T, ctx context.Context, reports <-chan T, browserOut *syncBuffer) T {
+	t.Helper()
+	select {
+	case rep := <-reports:
+		return rep
+	case <-ctx.Done():
+		t.Fatalf("the browser's page did not report before the deadline; chromium said:\n%s", browserOut.String())
+		panic("unreachable")
+	}
 }
 
 // signInProbe is a page on the demo's own origin that signs in as a person
@@ -779,47 +744,12 @@ func TestBrowserSignIn(t *testing.T) {
 	require.NoError(t, err)
 	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)), []string{"alice"})
 	require.NoError(t, err)
-	var (
-		mu       sync.Mutex
-		answered = map[string][]string{} // by Origin: "METHOD PATH STATUS"
-	)
-	reports := make(chan signInReport, 1)
-	mux := http.NewServeMux()
-	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		h.ServeHTTP(rec, r)
-		mu.Lock()
-		defer mu.Unlock()
-		o := r.Header.Get("Origin")
-		answered[o] = append(answered[o], fmt.Sprintf("%s %s %d", r.Method, r.URL.Path, rec.status))
-	}))
-	mux.HandleFunc("GET /probe", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_, _ = io.WriteString(w, signInProbe)
-	})
-	mux.HandleFunc("POST /report", func(_ http.ResponseWriter, r *http.Request) {
-		var rep signInReport
-		if err := json.NewDecoder(r.Body).Decode(&rep); err != nil {
-			t.Errorf("bad report: %v", err)
-		}
-		select {
-		case reports <- rep:
-		default:
-		}
-	})
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	var stderr syncBuffer
+	srv, reports, answered := probedDemo[signInReport](t, h, func() string { return signInProbe })
 	openInBrowser(t, ctx, browser, srv.URL+"/probe", &stderr)
-	var rep signInReport
-	select {
-	case rep = <-reports:
-	case <-ctx.Done():
-		t.Fatalf("the browser did not report before the deadline; chromium said:\n%s", stderr.String())
-	}
+	rep := awaitReport(t, ctx, reports, &stderr)
 	t.Logf("signed in: %+v", rep)
 	require.Empty(t, rep.Error)
 	assert.Equal(t, http.StatusOK, rep.Status)
@@ -836,13 +766,7 @@ func TestBrowserSignIn(t *testing.T) {
 	thieves := make(chan browserReport, 1)
 	thief := reportingOrigin(t, func() string { return fmt.Sprintf(crossSiteSignIn, srv.URL) }, thieves)
 	openInBrowser(t, ctx, browser, thief.URL+"/", &stderr)
-	select {
-	case <-thieves:
-	case <-ctx.Done():
-		t.Fatalf("the other origin's page did not report before the deadline; chromium said:\n%s", stderr.String())
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	assert.Equal(t, []string{"POST /signin 403"}, answered[thief.URL], "the sign-in from another origin")
-	assert.Contains(t, answered[srv.URL], "POST /signin 303", "the sign-in from the demo's own origin")
+	awaitReport(t, ctx, thieves, &stderr)
+	assert.Equal(t, []string{"POST /signin 403"}, answered(thief.URL), "the sign-in from another origin")
+	assert.Contains(t, answered(srv.URL), "POST /signin 303", "the sign-in from the demo's own origin")
 }
