@@ -105,7 +105,7 @@ type Request struct {
 //
 // Config.Hook, when set, is told every decision, with the reason callers
 // do not see (Decision.Reason).
-func (m *Manager) Authorize(ctx context.Context, key string, request Request) (_ Key, err error) {
+func (m *Manager) Authorize(ctx context.Context, key string, request Request) (k Key, err error) {
 	// One function, not a wrapper around another: a second layer would
 	// copy the large Key it returns once more on every call. t collects
 	// what a Hook is told; without a Hook it stays nil, and each use of it
@@ -151,6 +151,7 @@ func (m *Manager) Authorize(ctx context.Context, key string, request Request) (_
 		rec   *Record // &own, or sh's record
 		sh    *Shared // the cache's or a Viewer store's record, read in place
 		spent bool
+		now   time.Time // the clock, once read: zero until then
 	)
 	if m.cache == nil && m.limitedIDs != nil && m.limitedIDs.has(parsed.id) {
 		// Known to be limited: read and spend in one round trip.
@@ -170,7 +171,7 @@ func (m *Manager) Authorize(ctx context.Context, key string, request Request) (_
 	} else {
 		switch {
 		case m.cache != nil:
-			sh, err = m.cachedGet(ctx, parsed.id, t)
+			sh, now, err = m.cachedGet(ctx, parsed.id, t)
 		case m.viewer != nil:
 			sh, err = m.viewer.View(ctx, parsed.id)
 		default:
@@ -194,9 +195,9 @@ func (m *Manager) Authorize(ctx context.Context, key string, request Request) (_
 			// Rules 1 to 7 on the record read, so that a request they
 			// refuse spends nothing; then spend, and check the record
 			// Spend read.
-			if ruleErr := m.rules(rec, req); ruleErr == nil {
+			if ruleErr := m.rules(rec, req, now); ruleErr == nil {
 				own, spent, digest, err = m.spendUnder(ctx, parsed.id, digest, current, cost)
-				rec, sh = &own, nil
+				rec, sh, now = &own, nil, time.Time{} // the spend took a round trip
 			}
 		}
 	}
@@ -214,7 +215,7 @@ func (m *Manager) Authorize(ctx context.Context, key string, request Request) (_
 		return Key{}, ErrInvalidKey
 	}
 	t.found(rec.ID, rec.UserID)
-	err = m.rules(rec, req)
+	err = m.rules(rec, req, now)
 	if err != nil && spent {
 		m.refund(ctx, rec, cost)
 	}
@@ -224,26 +225,35 @@ func (m *Manager) Authorize(ctx context.Context, key string, request Request) (_
 		}
 		return Key{}, err
 	}
-	out := rec.Key // sh's lists stay sh's: lend hands out its read-only ones
+	// Copied into the result in place (a local copy returned would be
+	// copied once more). sh's lists stay sh's: lend hands out its
+	// read-only ones.
+	k = rec.Key
 	switch {
-	case err == nil && out.Limited() && !spent:
-		err = m.limitRefusal(&out, cost) // only after a Spend: out's pointers are own's
+	case err == nil && k.Limited() && !spent:
+		err = m.limitRefusal(&k, cost) // only after a Spend: k's pointers are own's
 	case err == nil:
 		m.noteUse(rec.ID)
 	}
 	if sh != nil {
-		sh.lend(&out)
+		sh.lend(&k)
 	} else {
-		out.fillLists()
+		k.fillLists()
 	}
-	return out, err
+	return k, err
 }
 
 // rules applies rules 1 to 7 of Authorize to a record whose digest
-// matched.
-func (m *Manager) rules(rec *Record, req *Request) error {
-	if !rec.ExpiresAt.IsZero() && rec.Expired(m.cfg.Now()) {
-		return ErrInvalidKey
+// matched, at now, or, when now is zero, at the clock's time, which it
+// reads only for a key with an expiry.
+func (m *Manager) rules(rec *Record, req *Request, now time.Time) error {
+	if !rec.ExpiresAt.IsZero() {
+		if now.IsZero() {
+			now = m.cfg.Now()
+		}
+		if rec.Expired(now) {
+			return ErrInvalidKey
+		}
 	}
 	if rec.Disabled {
 		return errDisabled
@@ -310,8 +320,9 @@ func (m *Manager) limitRefusal(k *Key, cost int64) error {
 }
 
 // cachedGet reads id through the cache. The returned Shared is the
-// cache's, and must not be modified.
-func (m *Manager) cachedGet(ctx context.Context, id uuid.UUID, t *trace) (*Shared, error) {
+// cache's, and must not be modified. On a hit it returns the clock it
+// read too, for the rules; after a store read, which takes time, zero.
+func (m *Manager) cachedGet(ctx context.Context, id uuid.UUID, t *trace) (*Shared, time.Time, error) {
 	now := m.cfg.Now()
 	e, ok := m.cache.get(id, now)
 	if t != nil {
@@ -319,9 +330,9 @@ func (m *Manager) cachedGet(ctx context.Context, id uuid.UUID, t *trace) (*Share
 	}
 	if ok {
 		if e.rec == nil {
-			return nil, ErrNotFound
+			return nil, now, ErrNotFound
 		}
-		return e.rec, nil
+		return e.rec, now, nil
 	}
 	gen := m.cache.generation(id)
 	var sh *Shared
@@ -343,7 +354,8 @@ func (m *Manager) cachedGet(ctx context.Context, id uuid.UUID, t *trace) (*Share
 	case err == nil:
 		m.cache.put(id, sh, gen, now)
 	}
-	return sh, err
+	// The clock as of before a store read: later callers read it again.
+	return sh, time.Time{}, err
 }
 
 // cloneLists copies three lists into one fresh backing array (one

@@ -371,7 +371,7 @@ func (m *Manager) authorizeToken(ctx context.Context, raw string, req Request, c
 	switch {
 	case m.cache != nil:
 		var sh *Shared
-		if sh, err = m.cachedGet(ctx, v.parent, t); err == nil {
+		if sh, _, err = m.cachedGet(ctx, v.parent, t); err == nil {
 			rec = sh.Record()
 		}
 	case m.viewer != nil:
