@@ -390,7 +390,7 @@ func (mw *Middleware) handler(next http.Handler, rt Route) http.Handler {
 			return
 		}
 		st.set(w.Header(), hCacheControl, "Cache-Control", "no-store")
-		next.ServeHTTP(w, r.WithContext(apikeys.NewContext(r.Context(), k)))
+		next.ServeHTTP(w, r.WithContext(st.ctx.Init(r.Context(), k)))
 		if !vw.wrote {
 			vw.addVary() // the handler wrote nothing: net/http sends the headers now
 		}
@@ -398,11 +398,12 @@ func (mw *Middleware) handler(next http.Handler, rt Route) http.Handler {
 }
 
 // requestState is what the middleware allocates per request, in one
-// allocation: the response writer's wrapper and the values of the headers
-// it sets on every authorized response.
+// allocation: the response writer's wrapper, the values of the headers it
+// sets on every authorized response, and the context carrying the key.
 type requestState struct {
 	vw   varyWriter
 	vals [3]string
+	ctx  apikeys.KeyContext
 }
 
 // The headers whose values requestState holds.
