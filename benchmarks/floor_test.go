@@ -108,7 +108,13 @@ const floorBatch = 64
 // and reports each side's mean ns per call and its ratio to the first
 // side (the baseline). It reports each side's allocations per call too,
 // measured before the timed loop.
-func interleave(b *testing.B, names []string, sides []func()) {
+func interleave(b *testing.B, names []string, sides []func()) []time.Duration {
+	return interleaveBatch(b, floorBatch, names, sides)
+}
+
+// interleaveBatch is interleave with batch calls of each side per round.
+// It returns each side's total time.
+func interleaveBatch(b *testing.B, batch int, names []string, sides []func()) []time.Duration {
 	allocs := make([]float64, len(sides))
 	for i, f := range sides {
 		allocs[i] = testing.AllocsPerRun(1000, f)
@@ -119,13 +125,13 @@ func interleave(b *testing.B, names []string, sides []func()) {
 	for b.Loop() {
 		for i, f := range sides {
 			t0 := time.Now()
-			for range floorBatch {
+			for range batch {
 				f()
 			}
 			spent[i] += time.Since(t0)
 		}
 	}
-	calls := float64(b.N) * floorBatch
+	calls := float64(b.N) * float64(batch)
 	for i := range sides {
 		b.ReportMetric(float64(spent[i].Nanoseconds())/calls, names[i]+"-ns")
 		b.ReportMetric(allocs[i], names[i]+"-allocs")
@@ -133,6 +139,7 @@ func interleave(b *testing.B, names []string, sides []func()) {
 			b.ReportMetric(float64(spent[i])/float64(spent[0]), names[i]+"/"+names[0])
 		}
 	}
+	return spent
 }
 
 // BenchmarkFloor: memstore Authorize and cached Authorize (memstore) of a
@@ -323,4 +330,53 @@ func BenchmarkMiddlewareFloor(b *testing.B) {
 	}
 	b.ReportMetric(ns[2]/ns[1], "ours/minimal")
 	b.ReportMetric(ns[2]/ns[0], "ours/bare")
+}
+
+// BenchmarkFloorRemote: uncached Authorize on each server store (and
+// SQLite) against one raw read of the same record through the same client
+// (openRedis's HGETALL, openSQL's prepared SELECT by primary key), both
+// under the default OpTimeout's deadline (raw-timeout: the raw read in
+// context.WithTimeout(ctx, 5s), as the Manager bounds its store call) and
+// the raw read alone (raw), interleaved one call at a time, under a
+// cancellable context as a request's is. Reports authorize/raw-timeout
+// (issue 17's SQL goal, ≤ 1.10), authorize/raw (its Redis goal, ≤ 1.10)
+// and each side's allocations per call.
+func BenchmarkFloorRemote(b *testing.B) {
+	for _, be := range backends {
+		if be.name == "memory" {
+			continue
+		}
+		b.Run("store="+be.name, func(b *testing.B) {
+			store, raw := be.open(b)
+			m, err := apikeys.New(store, &apikeys.Config{LastUsedInterval: -1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			nk := createWebKey(b, m)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			const timeout = 5 * time.Second // Config.OpTimeout's default
+			spent := interleaveBatch(b, 1, []string{"raw-timeout", "raw", "authorize"}, []func(){
+				func() {
+					tctx, cancel := context.WithTimeout(ctx, timeout)
+					err := raw(tctx, nk.ID)
+					cancel()
+					if err != nil {
+						b.Fatal(err)
+					}
+				},
+				func() {
+					if err := raw(ctx, nk.ID); err != nil {
+						b.Fatal(err)
+					}
+				},
+				func() {
+					if _, err := m.Authorize(ctx, nk.Value, browserRequest); err != nil {
+						b.Fatal(err)
+					}
+				},
+			})
+			b.ReportMetric(float64(spent[2])/float64(spent[1]), "authorize/raw")
+		})
+	}
 }
