@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"slices"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -66,6 +67,29 @@ func share(rec Record) *Shared {
 		sh.out.ips = slices.Clip(slices.Clone(sh.out.ips))
 	}
 	return sh
+}
+
+// WithCounters returns a Shared of s's record with the counters u and,
+// when the record has credits, credits remaining, for stores that keep
+// Shared records (memstore's Spend and Refund). It shares s's lists and
+// limits, which neither of them ever changes.
+func (s *Shared) WithCounters(u Usage, remaining int64) *Shared {
+	n := &Shared{rec: s.rec, out: s.out}
+	n.rec.Usage = u
+	if c := s.rec.Credits; c != nil {
+		cc := *c // Refill is shared: never changed
+		cc.Remaining = remaining
+		n.rec.Credits = &cc
+	}
+	return n
+}
+
+// WithLastUsed returns a Shared of s's record with LastUsedAt at, sharing
+// what WithCounters shares.
+func (s *Shared) WithLastUsed(at time.Time) *Shared {
+	n := &Shared{rec: s.rec, out: s.out}
+	n.rec.LastUsedAt = at
+	return n
 }
 
 // Record returns the shared record. It must not be modified, nor any of

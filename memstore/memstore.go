@@ -186,7 +186,7 @@ func (s *Store) Spend(ctx context.Context, q apikeys.SpendRequest) (apikeys.Reco
 	if !next.Limited() || next.Digest != q.Digest || next.Charge(q.Cost, q.Now) != nil {
 		return clone(rec), false, nil
 	}
-	s.byID[q.ID] = apikeys.Share(&next)
+	s.byID[q.ID] = sh.WithCounters(next.Usage, remaining(&next))
 	return next, true, nil
 }
 
@@ -201,9 +201,13 @@ func (s *Store) Refund(ctx context.Context, q apikeys.RefundRequest) error {
 	if !ok || sh.Record().Version != q.Version {
 		return nil
 	}
-	next := clone(sh.Record())
+	next := *sh.Record() // Refund changes only Usage and *Credits:
+	if next.Credits != nil {
+		c := *next.Credits
+		next.Credits = &c
+	}
 	next.Refund(q.Cost, q.WindowStart, q.RefilledAt)
-	s.byID[q.ID] = apikeys.Share(&next)
+	s.byID[q.ID] = sh.WithCounters(next.Usage, remaining(&next))
 	return nil
 }
 
@@ -244,11 +248,17 @@ func (s *Store) TouchLastUsed(ctx context.Context, uses []apikeys.Use) error {
 			continue
 		}
 		// Stored records are never changed in place: swap in a copy.
-		next := *sh.Record()
-		next.LastUsedAt = u.At
-		s.byID[u.ID] = apikeys.Share(&next)
+		s.byID[u.ID] = sh.WithLastUsed(u.At)
 	}
 	return nil
+}
+
+// remaining is rec's credits left, 0 without credits.
+func remaining(rec *apikeys.Record) int64 {
+	if rec.Credits == nil {
+		return 0
+	}
+	return rec.Credits.Remaining
 }
 
 func compareID(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) }
