@@ -895,7 +895,7 @@ func decodeListInto(arena *[]string, v string) ([]string, error) {
 			a = append(a, rest[:i])
 			rest = rest[i+3:]
 		}
-		clear(a[start:len(a)]) // no room after all, or a quote: undo
+		clear(a[start:]) // no room after all, or a quote: undo
 	}
 	return decodeList(v)
 }
