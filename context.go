@@ -29,7 +29,8 @@ func NewContext(ctx context.Context, k Key) context.Context {
 }
 
 // KeyFromContext returns the key that authorized the request, if any. It is
-// the key's properties, never its value.
+// the key's properties, never its value. As for the Key Authorize returns,
+// its lists are read-only: clone one before changing it.
 func KeyFromContext(ctx context.Context) (Key, bool) {
 	if p, ok := ctx.Value(ctxKey{}).(*Key); ok {
 		return *p, true

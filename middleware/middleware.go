@@ -317,7 +317,8 @@ func (mw *Middleware) RequirePrivate(next http.Handler) http.Handler {
 }
 
 // Key returns the key that authorized r. Handlers behind the middleware
-// can rely on it being there.
+// can rely on it being there. Its lists are read-only (see
+// apikeys.Manager.Authorize): clone one before changing it.
 func Key(r *http.Request) (apikeys.Key, bool) {
 	return apikeys.KeyFromContext(r.Context())
 }
