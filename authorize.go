@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"slices"
 	"strconv"
 	"time"
 
@@ -92,9 +91,21 @@ type Request struct {
 // *ValidationError for a Cost out of range; a *StoreError when the store
 // failed; or ErrClosed after Close. Only a nil error means "allowed".
 //
+// The returned Key is the caller's, but for its four lists
+// (AllowedOrigins, AllowedAssistants, Scopes, AllowedIPs) and what
+// RateLimit and Credits point to, which are read-only: when the record was
+// read in place (from the verification cache, or from a store that
+// implements Viewer, such as memstore) they are shared with other calls,
+// which is how Authorize answers without allocating. Clone a list
+// (slices.Clone) before changing it. Every list is capped at its length,
+// so that append always copies. Writing into one anyway is a data race
+// with other requests, but changes no decision: the rules read a copy
+// that is never handed out, and Authorize hands fresh lists to later
+// callers once it sees its own changed.
+//
 // Config.Hook, when set, is told every decision, with the reason callers
 // do not see (Decision.Reason).
-func (m *Manager) Authorize(ctx context.Context, key string, request Request) (_ Key, err error) {
+func (m *Manager) Authorize(ctx context.Context, key string, request Request) (k Key, err error) {
 	// One function, not a wrapper around another: a second layer would
 	// copy the large Key it returns once more on every call. t collects
 	// what a Hook is told; without a Hook it stays nil, and each use of it
@@ -136,13 +147,16 @@ func (m *Manager) Authorize(ctx context.Context, key string, request Request) (_
 	digest := m.digest.digest(key)
 	current := digest // digest may become an old pepper's (see pepper.go)
 	var (
-		rec    Record
-		spent  bool
-		shared bool // rec's lists belong to the cache
+		own   Record  // a record read for this call alone
+		rec   *Record // &own, or sh's record
+		sh    *Shared // the cache's or a Viewer store's record, read in place
+		spent bool
+		now   time.Time // the clock, once read: zero until then
 	)
 	if m.cache == nil && m.limitedIDs != nil && m.limitedIDs.has(parsed.id) {
 		// Known to be limited: read and spend in one round trip.
-		rec, spent, err = m.spend(ctx, parsed.id, digest, cost)
+		own, spent, err = m.spend(ctx, parsed.id, digest, cost)
+		rec = &own
 		if errors.Is(err, ErrNotFound) || err == nil && !rec.Limited() {
 			m.limitedIDs.remove(parsed.id)
 		}
@@ -150,18 +164,24 @@ func (m *Manager) Authorize(ctx context.Context, key string, request Request) (_
 			if od, ok := m.underOldPepper(key, parsed.id, digest, rec.Digest); ok {
 				digest = od
 				if rec.Limited() {
-					rec, spent, digest, err = m.spendUnder(ctx, parsed.id, digest, current, cost)
+					own, spent, digest, err = m.spendUnder(ctx, parsed.id, digest, current, cost)
 				}
 			}
 		}
 	} else {
-		if m.cache != nil {
-			rec, err = m.cachedGet(ctx, parsed.id, t)
-			shared = true
-		} else {
+		switch {
+		case m.cache != nil:
+			sh, now, err = m.cachedGet(ctx, parsed.id, t)
+		case m.viewer != nil:
+			sh, err = m.viewer.View(ctx, parsed.id)
+		default:
 			opCtx, cancel := m.op(ctx)
-			rec, err = m.store.Get(opCtx, parsed.id)
+			own, err = m.store.Get(opCtx, parsed.id)
 			cancel()
+			rec = &own
+		}
+		if sh != nil {
+			rec = sh.Record()
 		}
 		if err == nil && m.oldDigesters != nil && !digest.equal(rec.Digest) {
 			if od, ok := m.underOldPepper(key, parsed.id, digest, rec.Digest); ok {
@@ -175,9 +195,9 @@ func (m *Manager) Authorize(ctx context.Context, key string, request Request) (_
 			// Rules 1 to 7 on the record read, so that a request they
 			// refuse spends nothing; then spend, and check the record
 			// Spend read.
-			if ruleErr := m.rules(&rec, req); ruleErr == nil {
-				rec, spent, digest, err = m.spendUnder(ctx, parsed.id, digest, current, cost)
-				shared = false
+			if ruleErr := m.rules(rec, req, now); ruleErr == nil {
+				own, spent, digest, err = m.spendUnder(ctx, parsed.id, digest, current, cost)
+				rec, sh, now = &own, nil, time.Time{} // the spend took a round trip
 			}
 		}
 	}
@@ -195,38 +215,45 @@ func (m *Manager) Authorize(ctx context.Context, key string, request Request) (_
 		return Key{}, ErrInvalidKey
 	}
 	t.found(rec.ID, rec.UserID)
-	k := &rec.Key
-	err = m.rules(&rec, req)
+	err = m.rules(rec, req, now)
 	if err != nil && spent {
-		m.refund(ctx, &rec, cost)
+		m.refund(ctx, rec, cost)
 	}
-	switch {
-	case errors.Is(err, ErrInvalidKey):
+	if errors.Is(err, ErrInvalidKey) {
 		if err == ErrInvalidKey { // rules: the only other one is errDisabled
 			t.set(ReasonExpired)
 		}
 		return Key{}, err
+	}
+	// Copied into the result in place (a local copy returned would be
+	// copied once more). sh's lists stay sh's: lend hands out its
+	// read-only ones.
+	k = rec.Key
+	switch {
 	case err == nil && k.Limited() && !spent:
-		err = m.limitRefusal(k, cost)
+		err = m.limitRefusal(&k, cost) // only after a Spend: k's pointers are own's
 	case err == nil:
 		m.noteUse(rec.ID)
 	}
-	k.fillLists()
-	if shared {
-		// rec's lists belong to the cache: the caller gets its own.
-		k.AllowedOrigins, k.AllowedAssistants, k.Scopes = cloneLists(k.AllowedOrigins, k.AllowedAssistants, k.Scopes)
-		if len(k.AllowedIPs) > 0 {
-			k.AllowedIPs = slices.Clip(slices.Clone(k.AllowedIPs))
-		}
+	if sh != nil {
+		sh.lend(&k)
+	} else {
+		k.fillLists()
 	}
-	return *k, err
+	return k, err
 }
 
 // rules applies rules 1 to 7 of Authorize to a record whose digest
-// matched.
-func (m *Manager) rules(rec *Record, req *Request) error {
-	if !rec.ExpiresAt.IsZero() && rec.Expired(m.cfg.Now()) {
-		return ErrInvalidKey
+// matched, at now, or, when now is zero, at the clock's time, which it
+// reads only for a key with an expiry.
+func (m *Manager) rules(rec *Record, req *Request, now time.Time) error {
+	if !rec.ExpiresAt.IsZero() {
+		if now.IsZero() {
+			now = m.cfg.Now()
+		}
+		if rec.Expired(now) {
+			return ErrInvalidKey
+		}
 	}
 	if rec.Disabled {
 		return errDisabled
@@ -292,9 +319,10 @@ func (m *Manager) limitRefusal(k *Key, cost int64) error {
 	return limitError(k, cost, now, err)
 }
 
-// cachedGet reads id through the cache. The returned record's lists are
-// shared with the cache and must not be modified.
-func (m *Manager) cachedGet(ctx context.Context, id uuid.UUID, t *trace) (Record, error) {
+// cachedGet reads id through the cache. The returned Shared is the
+// cache's, and must not be modified. On a hit it returns the clock it
+// read too, for the rules; after a store read, which takes time, zero.
+func (m *Manager) cachedGet(ctx context.Context, id uuid.UUID, t *trace) (*Shared, time.Time, error) {
 	now := m.cfg.Now()
 	e, ok := m.cache.get(id, now)
 	if t != nil {
@@ -302,22 +330,32 @@ func (m *Manager) cachedGet(ctx context.Context, id uuid.UUID, t *trace) (Record
 	}
 	if ok {
 		if e.rec == nil {
-			return Record{}, ErrNotFound
+			return nil, now, ErrNotFound
 		}
-		return *e.rec, nil
+		return e.rec, now, nil
 	}
 	gen := m.cache.generation(id)
-	opCtx, cancel := m.op(ctx)
-	rec, err := m.store.Get(opCtx, id)
-	cancel()
+	var sh *Shared
+	var err error
+	if m.viewer != nil {
+		sh, err = m.viewer.View(ctx, id)
+	} else {
+		opCtx, cancel := m.op(ctx)
+		var rec Record
+		rec, err = m.store.Get(opCtx, id)
+		cancel()
+		if err == nil {
+			sh = share(rec) // the store gave us a private copy: the cache keeps it
+		}
+	}
 	switch {
 	case errors.Is(err, ErrNotFound):
 		m.cache.put(id, nil, gen, now)
 	case err == nil:
-		cached := rec // the store gave us a private copy: the cache keeps it
-		m.cache.put(id, &cached, gen, now)
+		m.cache.put(id, sh, gen, now)
 	}
-	return rec, err
+	// The clock as of before a store read: later callers read it again.
+	return sh, time.Time{}, err
 }
 
 // cloneLists copies three lists into one fresh backing array (one

@@ -364,14 +364,24 @@ func (m *Manager) authorizeToken(ctx context.Context, raw string, req Request, c
 		t.keyID = v.parent
 	}
 	var (
-		rec Record
+		own Record
+		rec = &own
 		err error
 	)
-	if m.cache != nil {
-		rec, err = m.cachedGet(ctx, v.parent, t)
-	} else {
+	switch {
+	case m.cache != nil:
+		var sh *Shared
+		if sh, _, err = m.cachedGet(ctx, v.parent, t); err == nil {
+			rec = sh.Record()
+		}
+	case m.viewer != nil:
+		var sh *Shared
+		if sh, err = m.viewer.View(ctx, v.parent); err == nil {
+			rec = sh.Record()
+		}
+	default:
 		opCtx, cancel := m.op(ctx)
-		rec, err = m.store.Get(opCtx, v.parent)
+		own, err = m.store.Get(opCtx, v.parent)
 		cancel()
 	}
 	switch {
@@ -382,9 +392,9 @@ func (m *Manager) authorizeToken(ctx context.Context, raw string, req Request, c
 		return Key{}, &StoreError{Op: "get", Err: err}
 	}
 	t.found(rec.ID, rec.UserID)
-	k, err := m.tokenKey(&rec, v, &req)
+	k, err := m.tokenKey(rec, v, &req)
 	if err != nil {
-		m.traceTokenRefusal(t, &rec, err)
+		m.traceTokenRefusal(t, rec, err)
 		return k, err // zero for ErrInvalidKey; the token's key for a refusal, for CORS
 	}
 	if rec.Limited() {

@@ -99,7 +99,7 @@ type cacheShard struct {
 }
 
 type cacheEntry struct {
-	rec   *Record // nil: no such key; never modified once cached
+	rec   *Shared // nil: no such key
 	until time.Time
 }
 
@@ -159,7 +159,7 @@ func (c *cache) generation(id uuid.UUID) uint64 {
 // put caches rec (nil: no such key) unless the shard was invalidated since
 // gen was read. A record only ever evicts a record, and "no such key" only
 // ever evicts "no such key".
-func (c *cache) put(id uuid.UUID, rec *Record, gen uint64, now time.Time) {
+func (c *cache) put(id uuid.UUID, rec *Shared, gen uint64, now time.Time) {
 	ttl, bound := c.ttl, c.perShard
 	if rec == nil {
 		ttl, bound = c.negativeTTL, c.negPerShard

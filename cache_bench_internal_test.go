@@ -19,7 +19,7 @@ func BenchmarkCacheGet(b *testing.B) {
 	pos, neg := make([]uuid.UUID, 1000), make([]uuid.UUID, 1000)
 	for i := range pos {
 		pos[i], neg[i] = uuid.Must(uuid.NewV7()), uuid.Must(uuid.NewV7())
-		c.put(pos[i], &Record{}, 0, now)
+		c.put(pos[i], &Shared{}, 0, now)
 		c.put(neg[i], nil, 0, now)
 	}
 	for _, v := range []struct {

@@ -15,7 +15,7 @@ func TestCacheBounded(t *testing.T) {
 	}
 	now := time.Now()
 	for range 5000 {
-		c.put(uuid.Must(uuid.NewV7()), &Record{}, 0, now)
+		c.put(uuid.Must(uuid.NewV7()), &Shared{}, 0, now)
 	}
 	if n := c.len(); n > 2*cacheShards || n < cacheShards {
 		t.Fatalf("cache holds %d entries, bound %d", n, 2*cacheShards)
@@ -39,7 +39,7 @@ func TestCacheKindsBoundedApart(t *testing.T) {
 	var real []uuid.UUID
 	for range 50 * size {
 		id := uuid.New()
-		c.put(id, &Record{}, 0, now)
+		c.put(id, &Shared{}, 0, now)
 		real = append(real, id)
 	}
 	pos, _ := c.lens()
@@ -70,7 +70,7 @@ func TestCacheKindsBoundedApart(t *testing.T) {
 
 	_, neg := c.lens()
 	for range 50 * size {
-		c.put(uuid.New(), &Record{}, 0, now)
+		c.put(uuid.New(), &Shared{}, 0, now)
 	}
 	if _, n := c.lens(); n != neg {
 		t.Fatalf("records evicted negatives: %d before, %d after", neg, n)
@@ -102,7 +102,7 @@ func TestCacheNegativeDefaults(t *testing.T) {
 	}
 	now := time.Now()
 	id := uuid.New()
-	c.put(id, &Record{}, 0, now.Add(-time.Hour)) // an expired record
+	c.put(id, &Shared{}, 0, now.Add(-time.Hour)) // an expired record
 	c.put(id, nil, 0, now)
 	if _, ok := c.get(id, now); ok {
 		t.Fatal("negative caching is off, yet an unknown id was cached")
@@ -121,7 +121,7 @@ func TestCacheGenerationGuardsBothKinds(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	for name, rec := range map[string]*Record{"record": {}, "no such key": nil} {
+	for name, rec := range map[string]*Shared{"record": {}, "no such key": nil} {
 		id := uuid.New()
 		gen := c.generation(id)
 		c.invalidate(id)

@@ -21,7 +21,9 @@ const (
 )
 
 // Key is an API key as the API shows it: every property but its value,
-// which exists only in the NewKey returned by Create and Rotate.
+// which exists only in the NewKey returned by Create and Rotate. The lists
+// of a Key that Authorize returns (and KeyFromContext) are read-only views
+// shared with other requests; those of every other Key are the caller's.
 type Key struct {
 	ID                 uuid.UUID `json:"id"`
 	Type               KeyType   `json:"key_type"`

@@ -115,6 +115,7 @@ const (
 // authorizes requests that present them. It is safe for concurrent use.
 type Manager struct {
 	store  Store
+	viewer Viewer // store, when it is one; nil otherwise
 	cfg    Config
 	digest digester
 	cache  *cache // nil when off
@@ -208,6 +209,9 @@ func New(store Store, cfg *Config) (*Manager, error) {
 	}
 	if _, local := store.(Local); !local {
 		m.limitedIDs = newLimitedSet()
+	}
+	if v, ok := store.(Viewer); ok && v.ViewerOf() == store {
+		m.viewer = v // not a wrapper that embeds one: see Viewer
 	}
 	ts, err := newTokenSigner(c.TokenKeys, c.MaxTokenTTL)
 	if err != nil {

@@ -55,12 +55,16 @@ func validScopePart(s string) bool {
 // scopeHeld reports whether a key's scope entries hold the scope need,
 // itself "resource:action" or, when comparing two keys, "resource:*".
 func scopeHeld(held []string, need string) bool {
-	res, _, _ := strings.Cut(need, ":")
+	res := need
+	if i := strings.IndexByte(need, ':'); i >= 0 {
+		res = need[:i]
+	}
 	for _, h := range held {
 		if h == need {
 			return true
 		}
-		if hres, hact, _ := strings.Cut(h, ":"); hact == "*" && hres == res {
+		// h is "res:*": its first colon is its second-last byte.
+		if n := len(h); n >= 2 && h[n-1] == '*' && h[n-2] == ':' && h[:n-2] == res && strings.IndexByte(res, ':') < 0 {
 			return true
 		}
 	}

@@ -134,10 +134,10 @@ func openSQL(b *testing.B, driver, dsn string) (apikeys.Store, func(context.Cont
 		_, _ = db.Exec("DROP TABLE IF EXISTS " + table + "_changes")
 		_ = db.Close()
 	})
-	// The raw read: the same columns of one row by primary key, prepared
-	// once, through the same pool.
-	q := "SELECT id, user_id, key_type, name, allowed_origins, allowed_assistants, transient_assistant, " +
-		"user_email, hint, digest, created_at, updated_at, expires_at, last_used_at, version FROM " + table + " WHERE id = ?"
+	// The raw read: the columns Get reads (every column of the record,
+	// the restrictions and counters issues 12 and 13 added included) of
+	// one row by primary key, prepared once, through the same pool.
+	q := "SELECT " + recordColumns + " FROM " + table + " WHERE id = ?"
 	if driver == "pgx" {
 		q = strings.Replace(q, "?", "$1", 1)
 	}
@@ -146,7 +146,7 @@ func openSQL(b *testing.B, driver, dsn string) (apikeys.Store, func(context.Cont
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = stmt.Close() })
-	dest := make([]any, 15)
+	dest := make([]any, strings.Count(recordColumns, ",")+1)
 	for i := range dest {
 		dest[i] = new(any)
 	}
@@ -155,6 +155,12 @@ func openSQL(b *testing.B, driver, dsn string) (apikeys.Store, func(context.Cont
 		return stmt.QueryRowContext(ctx, arg).Scan(dest...)
 	}
 }
+
+// recordColumns are the columns of a record, as sqlstore reads them.
+const recordColumns = "id, user_id, key_type, name, allowed_origins, allowed_assistants, transient_assistant, " +
+	"user_email, hint, digest, created_at, updated_at, expires_at, last_used_at, version, successor_id, " +
+	"scopes, allowed_ips, disabled, rate_limit, rate_window_seconds, credits_remaining, refill_amount, " +
+	"refill_interval_seconds, window_start, window_used, refilled_at"
 
 var browserRequest = apikeys.Request{Origin: "https://app.example.com", AssistantID: "asst-3"}
 

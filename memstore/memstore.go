@@ -5,8 +5,10 @@
 //
 // Lookups by id are one map read under a read lock. Each user's ids are
 // kept sorted, so a page of a listing costs O(log n + page). Stored records
-// are never mutated in place: an update swaps in a new record, and reads
-// return copies, so callers can change what they get freely.
+// are never mutated in place: each is an apikeys.Shared, an update swaps
+// in a new one, and reads return copies, so callers can change what they
+// get freely. The Manager reads records in place instead (View, see
+// apikeys.Viewer), which is why memstore's Authorize allocates nothing.
 package memstore
 
 import (
@@ -23,13 +25,14 @@ import (
 // value is not usable; call New.
 type Store struct {
 	mu     sync.RWMutex
-	byID   map[uuid.UUID]*apikeys.Record
-	byUser map[string][]uuid.UUID // ascending
+	byID   map[uuid.UUID]*apikeys.Shared // never modified: replaced whole
+	byUser map[string][]uuid.UUID        // ascending
 }
 
 var (
-	_ apikeys.Store = (*Store)(nil)
-	_ apikeys.Local = (*Store)(nil)
+	_ apikeys.Store  = (*Store)(nil)
+	_ apikeys.Local  = (*Store)(nil)
+	_ apikeys.Viewer = (*Store)(nil)
 )
 
 // Local marks the store as never waiting on I/O (see apikeys.Local).
@@ -38,7 +41,7 @@ func (*Store) Local() {}
 // New returns an empty Store.
 func New() *Store {
 	return &Store{
-		byID:   make(map[uuid.UUID]*apikeys.Record),
+		byID:   make(map[uuid.UUID]*apikeys.Shared),
 		byUser: make(map[string][]uuid.UUID),
 	}
 }
@@ -55,8 +58,7 @@ func (s *Store) Create(ctx context.Context, rec apikeys.Record) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	stored := new(apikeys.Record)
-	*stored = clone(&rec)
+	stored := apikeys.Share(&rec)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.byID[rec.ID]; ok {
@@ -75,12 +77,30 @@ func (s *Store) Get(ctx context.Context, id uuid.UUID) (apikeys.Record, error) {
 		return apikeys.Record{}, err
 	}
 	s.mu.RLock()
-	rec, ok := s.byID[id]
+	sh, ok := s.byID[id]
 	s.mu.RUnlock()
 	if !ok {
 		return apikeys.Record{}, apikeys.ErrNotFound
 	}
-	return clone(rec), nil
+	return clone(sh.Record()), nil
+}
+
+// ViewerOf implements apikeys.Viewer: it returns s.
+func (s *Store) ViewerOf() apikeys.Store { return s }
+
+// View implements apikeys.Viewer: it returns the stored record itself,
+// which nobody modifies.
+func (s *Store) View(ctx context.Context, id uuid.UUID) (*apikeys.Shared, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	sh, ok := s.byID[id]
+	s.mu.RUnlock()
+	if !ok {
+		return nil, apikeys.ErrNotFound
+	}
+	return sh, nil
 }
 
 // List implements apikeys.Store.
@@ -98,7 +118,7 @@ func (s *Store) List(ctx context.Context, userID string, q apikeys.ListQuery) ([
 	start := max(end-q.Limit, 0)
 	out := make([]apikeys.Record, 0, end-start)
 	for i := end - 1; i >= start; i-- {
-		out = append(out, clone(s.byID[ids[i]]))
+		out = append(out, clone(s.byID[ids[i]].Record()))
 	}
 	return out, nil
 }
@@ -108,12 +128,15 @@ func (s *Store) Update(ctx context.Context, rec apikeys.Record) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	stored := new(apikeys.Record)
-	*stored = clone(&rec)
+	stored := clone(&rec)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cur, ok := s.byID[rec.ID]
-	if !ok || cur.UserID != rec.UserID {
+	sh, ok := s.byID[rec.ID]
+	if !ok {
+		return apikeys.ErrNotFound
+	}
+	cur := sh.Record()
+	if cur.UserID != rec.UserID {
 		return apikeys.ErrNotFound
 	}
 	if cur.Version != rec.Version-1 {
@@ -132,7 +155,7 @@ func (s *Store) Update(ctx context.Context, rec apikeys.Record) error {
 			stored.Credits.Remaining = cur.Credits.Remaining
 		}
 	}
-	s.byID[rec.ID] = stored
+	s.byID[rec.ID] = apikeys.Share(&stored)
 	return nil
 }
 
@@ -144,26 +167,26 @@ func (s *Store) Spend(ctx context.Context, q apikeys.SpendRequest) (apikeys.Reco
 		return apikeys.Record{}, false, err
 	}
 	s.mu.RLock()
-	rec, ok := s.byID[q.ID]
+	sh, ok := s.byID[q.ID]
 	s.mu.RUnlock()
 	if !ok {
 		return apikeys.Record{}, false, apikeys.ErrNotFound
 	}
-	if !rec.Limited() || rec.Digest != q.Digest {
+	if rec := sh.Record(); !rec.Limited() || rec.Digest != q.Digest {
 		return clone(rec), false, nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rec, ok = s.byID[q.ID]
+	sh, ok = s.byID[q.ID]
 	if !ok {
 		return apikeys.Record{}, false, apikeys.ErrNotFound
 	}
+	rec := sh.Record()
 	next := clone(rec)
 	if !next.Limited() || next.Digest != q.Digest || next.Charge(q.Cost, q.Now) != nil {
 		return clone(rec), false, nil
 	}
-	stored := clone(&next)
-	s.byID[q.ID] = &stored
+	s.byID[q.ID] = sh.WithCounters(next.Usage, remaining(&next))
 	return next, true, nil
 }
 
@@ -174,13 +197,17 @@ func (s *Store) Refund(ctx context.Context, q apikeys.RefundRequest) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rec, ok := s.byID[q.ID]
-	if !ok || rec.Version != q.Version {
+	sh, ok := s.byID[q.ID]
+	if !ok || sh.Record().Version != q.Version {
 		return nil
 	}
-	next := clone(rec)
+	next := *sh.Record() // Refund changes only Usage and *Credits:
+	if next.Credits != nil {
+		c := *next.Credits
+		next.Credits = &c
+	}
 	next.Refund(q.Cost, q.WindowStart, q.RefilledAt)
-	s.byID[q.ID] = &next
+	s.byID[q.ID] = sh.WithCounters(next.Usage, remaining(&next))
 	return nil
 }
 
@@ -191,8 +218,8 @@ func (s *Store) Delete(ctx context.Context, userID string, id uuid.UUID) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cur, ok := s.byID[id]
-	if !ok || cur.UserID != userID {
+	sh, ok := s.byID[id]
+	if !ok || sh.Record().UserID != userID {
 		return apikeys.ErrNotFound
 	}
 	delete(s.byID, id)
@@ -216,17 +243,22 @@ func (s *Store) TouchLastUsed(ctx context.Context, uses []apikeys.Use) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, u := range uses {
-		cur, ok := s.byID[u.ID]
-		if !ok || !u.At.After(cur.LastUsedAt) {
+		sh, ok := s.byID[u.ID]
+		if !ok || !u.At.After(sh.Record().LastUsedAt) {
 			continue
 		}
-		// Stored records are never changed in place: swap in a copy. The
-		// lists may be shared, as neither record is ever modified.
-		next := *cur
-		next.LastUsedAt = u.At
-		s.byID[u.ID] = &next
+		// Stored records are never changed in place: swap in a copy.
+		s.byID[u.ID] = sh.WithLastUsed(u.At)
 	}
 	return nil
+}
+
+// remaining is rec's credits left, 0 without credits.
+func remaining(rec *apikeys.Record) int64 {
+	if rec.Credits == nil {
+		return 0
+	}
+	return rec.Credits.Remaining
 }
 
 func compareID(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) }

@@ -61,6 +61,7 @@ package middleware
 
 import (
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -316,21 +317,23 @@ func (mw *Middleware) RequirePrivate(next http.Handler) http.Handler {
 }
 
 // Key returns the key that authorized r. Handlers behind the middleware
-// can rely on it being there.
+// can rely on it being there. Its lists are read-only (see
+// apikeys.Manager.Authorize): clone one before changing it.
 func Key(r *http.Request) (apikeys.Key, bool) {
 	return apikeys.KeyFromContext(r.Context())
 }
 
 func (mw *Middleware) handler(next http.Handler, rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		vw := &varyWriter{ResponseWriter: w}
+		st := &requestState{vw: varyWriter{ResponseWriter: w}} // one allocation for the writer and the header values
+		vw := &st.vw
 		w = vw
 		origins := r.Header.Values("Origin")
 		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 			mw.preflight(w, origins)
 			return
 		}
-		w.Header().Add("Vary", "Origin")
+		st.set(w.Header(), hVary, "Vary", "Origin")
 		if len(origins) > 1 {
 			mw.render(w, r, &Refusal{Status: http.StatusBadRequest, Message: "more than one Origin header"})
 			return
@@ -372,7 +375,7 @@ func (mw *Middleware) handler(next http.Handler, rt Route) http.Handler {
 		if apikeys.IsOrigin(origin) && (err == nil || (!errors.Is(err, apikeys.ErrInvalidKey) && corsAllowed(&k, origin))) {
 			// Authorized, or refused for another reason than the origin:
 			// a page on an origin the key allows may read the answer.
-			w.Header().Set("Access-Control-Allow-Origin", origin)
+			st.set(w.Header(), hAllowOrigin, "Access-Control-Allow-Origin", origin)
 			if k.Limited() {
 				w.Header().Set("Access-Control-Expose-Headers", "RateLimit, RateLimit-Policy, Retry-After")
 			}
@@ -387,12 +390,40 @@ func (mw *Middleware) handler(next http.Handler, rt Route) http.Handler {
 			mw.refuse(w, r, err)
 			return
 		}
-		w.Header().Set("Cache-Control", "no-store")
-		next.ServeHTTP(w, r.WithContext(apikeys.NewContext(r.Context(), k)))
+		st.set(w.Header(), hCacheControl, "Cache-Control", "no-store")
+		next.ServeHTTP(w, r.WithContext(st.ctx.Init(r.Context(), k)))
 		if !vw.wrote {
 			vw.addVary() // the handler wrote nothing: net/http sends the headers now
 		}
 	})
+}
+
+// requestState is what the middleware allocates per request, in one
+// allocation: the response writer's wrapper, the values of the headers it
+// sets on every authorized response, and the context carrying the key.
+type requestState struct {
+	vw   varyWriter
+	vals [3]string
+	ctx  apikeys.KeyContext
+}
+
+// The headers whose values requestState holds.
+const (
+	hVary = iota
+	hAllowOrigin
+	hCacheControl
+)
+
+// set sets header key (canonical) to v, as Header.Set does, or, for Vary,
+// adds v as Header.Add does. The value slice is st's, capped at one, so
+// that an Add by the handler copies it rather than writing into st.
+func (st *requestState) set(h http.Header, i int, key, v string) {
+	if old, ok := h[key]; ok && i == hVary {
+		h[key] = append(old, v)
+		return
+	}
+	st.vals[i] = v
+	h[key] = st.vals[i : i+1 : i+1]
 }
 
 // corsAllowed reports whether a browser on origin may read answers about
@@ -406,7 +437,7 @@ func corsAllowed(k *apikeys.Key, origin string) bool {
 // came as Authorization: Bearer, or a reason the request's credentials are
 // unusable.
 func credentials(r *http.Request) (key string, bearer bool, problem string) {
-	auth, xkey := r.Header.Values("Authorization"), r.Header.Values("X-API-Key")
+	auth, xkey := r.Header["Authorization"], r.Header["X-Api-Key"] // Values, without canonicalizing the keys each time
 	switch {
 	case len(auth) > 1:
 		return "", false, "more than one Authorization header"
@@ -535,6 +566,16 @@ func (w *varyWriter) Write(b []byte) (int, error) {
 		w.WriteHeader(http.StatusOK)
 	}
 	return w.ResponseWriter.Write(b)
+}
+
+// WriteString writes s without copying it into a []byte when the
+// underlying writer can (net/http's can), as io.WriteString would for a
+// handler without the middleware.
+func (w *varyWriter) WriteString(s string) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	return io.WriteString(w.ResponseWriter, s)
 }
 
 // Unwrap lets http.ResponseController reach the underlying writer.

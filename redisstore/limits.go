@@ -263,7 +263,7 @@ func (s *Store) Spend(ctx context.Context, q apikeys.SpendRequest) (apikeys.Reco
 	if err := checkCharge(q.Cost, q.Now); err != nil {
 		return apikeys.Record{}, false, fmt.Errorf("redisstore: spend: %w", err)
 	}
-	key := s.recordKey(q.ID.String())
+	key := s.recordKeyOf(q.ID)
 	digest, cost, now := string(q.Digest[:]), strconv.FormatInt(q.Cost, 10), strconv.FormatInt(q.Now, 10)
 	// The reply is a map, like HGETALL's: read it as one, which spares the
 	// []any of Script.Run and an allocation per string in it.

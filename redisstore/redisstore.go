@@ -154,6 +154,31 @@ func (s *Store) recordKey(id string) string {
 	return s.ns + "k:{" + id + "}"
 }
 
+// recordKeyOf is recordKey(id.String()) in one allocation, for the
+// authorization path.
+func (s *Store) recordKeyOf(id uuid.UUID) string {
+	var buf [128]byte
+	b := append(buf[:0], s.ns...)
+	b = append(b, "k:{"...)
+	b = append(b, make([]byte, 36)...)
+	hexUUID(b[len(b)-36:], id)
+	return string(append(b, '}'))
+}
+
+// hexUUID writes id's canonical text into dst, 36 bytes, as UUID.String.
+func hexUUID(dst []byte, id uuid.UUID) {
+	const digits = "0123456789abcdef"
+	j := 0
+	for i, c := range id {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			dst[j] = '-'
+			j++
+		}
+		dst[j], dst[j+1] = digits[c>>4], digits[c&0xf]
+		j += 2
+	}
+}
+
 // indexKey is the sorted set of the user's ids: "<ns>u:{<base64url(user)>}".
 func (s *Store) indexKey(userID string) string {
 	return s.ns + "u:{" + base64.RawURLEncoding.EncodeToString([]byte(userID)) + "}"
@@ -382,7 +407,7 @@ func (s *Store) Get(ctx context.Context, id uuid.UUID) (apikeys.Record, error) {
 	if err := ctx.Err(); err != nil {
 		return apikeys.Record{}, fmt.Errorf("redisstore: get: %w", err)
 	}
-	h, err := s.rdb.HGetAll(ctx, s.recordKey(id.String())).Result()
+	h, err := s.rdb.HGetAll(ctx, s.recordKeyOf(id)).Result()
 	if err != nil {
 		return apikeys.Record{}, fmt.Errorf("redisstore: get: %w", err)
 	}
@@ -670,6 +695,14 @@ func encodeTime(t time.Time) string {
 // decode turns a record hash back into a Record.
 func decode(id uuid.UUID, h map[string]string) (apikeys.Record, error) {
 	d := decoder{h: h}
+	// The lists' strings share one backing array, each list capped.
+	n := 0
+	for _, f := range [...]string{fOrigins, fAssistants, fScopes, fAllowedIPs} {
+		if v := h[f]; len(v) > 4 {
+			n += strings.Count(v, `","`) + 1
+		}
+	}
+	d.arena = make([]string, 0, n)
 	rec := apikeys.Record{Key: apikeys.Key{
 		ID:                 id,
 		Type:               apikeys.KeyType(d.str(fType)),
@@ -704,8 +737,9 @@ func decode(id uuid.UUID, h map[string]string) (apikeys.Record, error) {
 
 // decoder reads fields of a record hash and keeps the first error.
 type decoder struct {
-	h   map[string]string
-	err error
+	h     map[string]string
+	err   error
+	arena []string // where list appends its lists' strings while there is room
 }
 
 func (d *decoder) fail(field string, err error) {
@@ -730,7 +764,7 @@ func (d *decoder) optionalUUID(field string) uuid.UUID {
 		return uuid.UUID{}
 	}
 	id, err := uuid.Parse(v)
-	if err == nil && id.String() != v {
+	if err == nil && !canonicalUUID(v) {
 		err = fmt.Errorf("%q is not a canonical UUID", v)
 	}
 	if err != nil {
@@ -738,6 +772,21 @@ func (d *decoder) optionalUUID(field string) uuid.UUID {
 		return uuid.UUID{}
 	}
 	return id
+}
+
+// canonicalUUID reports whether v, which uuid.Parse accepted, is the
+// canonical form UUID.String gives: 36 characters (not braced, not a URN),
+// hex digits in lower case. It compares without making the string.
+func canonicalUUID(v string) bool {
+	if len(v) != 36 {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c >= 'A' && c <= 'F' {
+			return false
+		}
+	}
+	return true
 }
 
 // optionalList reads a list field that records written by earlier
@@ -748,7 +797,7 @@ func (d *decoder) optionalList(field string) []string {
 	if !ok {
 		return nil
 	}
-	l, err := decodeList(v)
+	l, err := decodeListInto(&d.arena, v)
 	if err != nil {
 		d.fail(field, err)
 		return nil
@@ -769,7 +818,8 @@ func (d *decoder) optionalPrefixes(field string) []netip.Prefix {
 	out := make([]netip.Prefix, len(l))
 	for i, v := range l {
 		p, err := netip.ParsePrefix(v)
-		if err == nil && (p != p.Masked() || p.Addr().Is4In6() || p.String() != v) {
+		var buf [64]byte // the longest prefix text is 43 bytes
+		if err == nil && (p != p.Masked() || p.Addr().Is4In6() || string(p.AppendTo(buf[:0])) != v) {
 			err = fmt.Errorf("%q is not a canonical prefix", v)
 		}
 		if err != nil {
@@ -817,11 +867,37 @@ func (d *decoder) time(field string) time.Time {
 }
 
 func (d *decoder) list(field string) []string {
-	l, err := decodeList(d.str(field))
+	l, err := decodeListInto(&d.arena, d.str(field))
 	if err != nil {
 		d.fail(field, err)
 	}
 	return l
+}
+
+// decodeListInto is decodeList, but appends the strings to *arena when it
+// has room for them all, and returns them from there, capped.
+func decodeListInto(arena *[]string, v string) ([]string, error) {
+	a := *arena
+	if n := len(v); n >= 4 && v[:2] == `["` && v[n-2:] == `"]` && !strings.ContainsRune(v, '\\') {
+		start := len(a)
+		rest := v[2 : n-2]
+		for len(a) < cap(a) {
+			i := strings.Index(rest, `","`)
+			if i < 0 {
+				a = append(a, rest)
+				l := a[start:len(a):len(a)]
+				if slices.ContainsFunc(l, func(s string) bool { return strings.ContainsRune(s, '"') }) {
+					break // not what encodeList writes: decodeList decides
+				}
+				*arena = a
+				return l, nil
+			}
+			a = append(a, rest[:i])
+			rest = rest[i+3:]
+		}
+		clear(a[start:]) // no room after all, or a quote: undo
+	}
+	return decodeList(v)
 }
 
 // decodeList decodes a JSON array of strings. encodeList writes it as

@@ -511,3 +511,34 @@ func TestLastUsedComparesExactly(t *testing.T) {
 		}
 	})
 }
+
+func TestRecordKeyOf(t *testing.T) {
+	s := &Store{ns: "apikeys-test:"}
+	for range 100 {
+		id := uuid.New()
+		if got, want := s.recordKeyOf(id), s.recordKey(id.String()); got != want {
+			t.Fatalf("recordKeyOf = %q, want %q", got, want)
+		}
+		if !canonicalUUID(id.String()) || canonicalUUID(strings.ToUpper(id.String())) || canonicalUUID("{"+id.String()+"}") {
+			t.Fatal("canonicalUUID")
+		}
+	}
+}
+
+// TestDecodeListInto: the arena variant decodes exactly as decodeList,
+// with room or without, and never lets one list reach another.
+func TestDecodeListInto(t *testing.T) {
+	for _, v := range []string{`[]`, `[""]`, `["a"]`, `["a","b"]`, `["a\"b","c"]`, `["a","b\\"]`, `["x","y","z"]`, `["a" ,"b"]`, `[1]`, `null`, ``, `["a","b"`} {
+		want, wantErr := decodeList(v)
+		for _, room := range []int{0, 1, 2, 8} {
+			arena := make([]string, 1, 1+room)
+			got, err := decodeListInto(&arena, v)
+			if (err == nil) != (wantErr == nil) || !slices.Equal(got, want) {
+				t.Errorf("decodeListInto(%q) with room %d = %q, %v; want %q, %v", v, room, got, err, want, wantErr)
+			}
+			if len(got) > 0 && cap(got) != len(got) && &got[0] == &arena[:cap(arena)][1] {
+				t.Errorf("decodeListInto(%q): not capped", v)
+			}
+		}
+	}
+}

@@ -265,7 +265,7 @@ func (s *Store) Spend(ctx context.Context, q apikeys.SpendRequest) (apikeys.Reco
 func (s *Store) spendOnce(ctx context.Context, q apikeys.SpendRequest) (apikeys.Record, bool, error) {
 	var rec apikeys.Record
 	var spent bool
-	row, err := s.charge.queryRow(ctx, s.charge.args(q.ID, q.Digest[:], q.Now, q.Cost)...)
+	row, err := s.charge.queryRow(ctx, s.charge.args(q.ID.String(), q.Digest[:], q.Now, q.Cost)...)
 	if err == nil {
 		err = s.scanSpent(row, &rec, &spent)
 	}
@@ -276,7 +276,7 @@ func (s *Store) spendOnce(ctx context.Context, q apikeys.SpendRequest) (apikeys.
 // try to charge it: it is limited, has the digest, and Charge lets the
 // record as read spend. next is the record as read, charged.
 func (s *Store) chargeable(ctx context.Context, q apikeys.SpendRequest) (rec, next apikeys.Record, ok bool, err error) {
-	row, err := s.get.queryRow(ctx, q.ID)
+	row, err := s.get.queryRow(ctx, q.ID.String())
 	if err == nil {
 		err = s.scan(row, &rec)
 	}
@@ -298,7 +298,7 @@ func (s *Store) spendReturning(ctx context.Context, q apikeys.SpendRequest) (api
 		return rec, false, err
 	}
 	var got apikeys.Record
-	row, err := s.charge.queryRow(ctx, s.charge.args(q.ID, q.Digest[:], q.Now, q.Cost)...)
+	row, err := s.charge.queryRow(ctx, s.charge.args(q.ID.String(), q.Digest[:], q.Now, q.Cost)...)
 	if err == nil {
 		err = s.scan(row, &got)
 	}
@@ -320,7 +320,7 @@ func (s *Store) spendChecked(ctx context.Context, q apikeys.SpendRequest) (apike
 		if err != nil || !ok {
 			return rec, false, err
 		}
-		res, err := s.charge.exec(ctx, s.charge.args(q.ID, q.Digest[:], q.Now, q.Cost,
+		res, err := s.charge.exec(ctx, s.charge.args(q.ID.String(), q.Digest[:], q.Now, q.Cost,
 			rec.Version, next.Usage.WindowStart, next.Usage.RefilledAt)...)
 		if err != nil {
 			return apikeys.Record{}, false, err

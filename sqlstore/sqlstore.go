@@ -531,7 +531,7 @@ func (s *Store) Create(ctx context.Context, rec apikeys.Record) error {
 // Get implements apikeys.Store.
 func (s *Store) Get(ctx context.Context, id uuid.UUID) (apikeys.Record, error) {
 	var rec apikeys.Record
-	row, err := s.get.queryRow(ctx, id)
+	row, err := s.get.queryRow(ctx, id.String()) // the text uuid.UUID.Value gives, without the driver's Valuer detour
 	if err == nil {
 		err = s.scan(row, &rec)
 	}
