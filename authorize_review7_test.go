@@ -1,6 +1,10 @@
 package apikeys_test
 
 import (
+	"context"
+	"net/netip"
+
+	"github.com/google/uuid"
 	"testing"
 	"time"
 
@@ -136,4 +140,41 @@ func TestReview7RefusedKeyLimitPointersReachStore(t *testing.T) {
 		}
 		assert.Equal(t, 1, allowed, "a parent limited to 1 per hour was allowed more than once")
 	})
+}
+
+// capIPsStore returns AllowedIPs as an empty list with spare capacity, as
+// a third-party Store may (make([]netip.Prefix, 0, n) then no match).
+type capIPsStore struct{ apikeys.Store }
+
+func (s capIPsStore) Get(ctx context.Context, id uuid.UUID) (apikeys.Record, error) {
+	rec, err := s.Store.Get(ctx, id)
+	if err == nil && len(rec.AllowedIPs) == 0 {
+		rec.AllowedIPs = make([]netip.Prefix, 0, 4)
+	}
+	return rec, err
+}
+
+// Review 7, finding 2 (low): Authorize documents "Every list is capped at
+// its length, so that append always copies". share (cachedGet, for a
+// store that is not a Viewer) clones AllowedIPs only when it is not
+// empty, so an empty list with spare capacity from the store becomes the
+// list every later caller is lent: two callers that append to their
+// (empty) AllowedIPs write into one array, and one sees the other's
+// address. Fix: in share, set sh.out.ips (and sh.rec.AllowedIPs) to a
+// capped slice (s[:0:0] or slices.Clip) when empty too.
+func TestReview7EmptyAllowedIPsNotCapped(t *testing.T) {
+	t.Parallel()
+	m, err := apikeys.New(capIPsStore{memstore.New()}, &apikeys.Config{Cache: &apikeys.CacheConfig{}})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = m.Close(t.Context()) })
+	nk, err := m.Create(t.Context(), apikeys.CreateParams{Type: apikeys.Public, Name: "w", UserID: "alice"})
+	require.NoError(t, err)
+	k1, err := m.Authorize(t.Context(), nk.Value, apikeys.Request{})
+	require.NoError(t, err)
+	k2, err := m.Authorize(t.Context(), nk.Value, apikeys.Request{})
+	require.NoError(t, err)
+	assert.Equal(t, len(k1.AllowedIPs), cap(k1.AllowedIPs), "the lent AllowedIPs is not capped at its length")
+	a := append(k1.AllowedIPs, netip.MustParsePrefix("10.0.0.0/8"))
+	_ = append(k2.AllowedIPs, netip.MustParsePrefix("192.0.2.0/24"))
+	assert.Equal(t, "10.0.0.0/8", a[0].String(), "another caller's append overwrote this caller's list")
 }
