@@ -3,11 +3,10 @@ package apikeys_test
 import (
 	"context"
 	"net/netip"
-
-	"github.com/google/uuid"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
