@@ -92,8 +92,9 @@ type Request struct {
 // failed; or ErrClosed after Close. Only a nil error means "allowed".
 //
 // The returned Key is the caller's, but for its four lists
-// (AllowedOrigins, AllowedAssistants, Scopes, AllowedIPs) and what
-// RateLimit and Credits point to, which are read-only: when the record was
+// (AllowedOrigins, AllowedAssistants, Scopes, AllowedIPs), which are
+// read-only (RateLimit and Credits always point to the caller's own
+// copies): when the record was
 // read in place (from the verification cache, or from a store that
 // implements Viewer, such as memstore) they are shared with other calls,
 // which is how Authorize answers without allocating. Clone a list
@@ -237,6 +238,10 @@ func (m *Manager) Authorize(ctx context.Context, key string, request Request) (k
 	}
 	if sh != nil {
 		sh.lend(&k)
+		// A limited key read in place is here only when refused (an
+		// allowed one went through Spend, and own): its limits are the
+		// Shared's, which the caller must not reach.
+		k.ownLimits()
 	} else {
 		k.fillLists()
 	}

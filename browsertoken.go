@@ -476,9 +476,6 @@ func publicCopy(k Key) Key {
 		k.AllowedIPs = append([]netip.Prefix(nil), k.AllowedIPs...)
 	}
 	k.fillLists()
-	if k.Credits != nil {
-		c := *k.Credits
-		k.Credits = &c
-	}
+	k.ownLimits() // the parent's may be read in place (a Shared's): never lent out
 	return k
 }

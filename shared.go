@@ -41,19 +41,26 @@ func Share(rec *Record) *Shared {
 	r.SetCredits = false
 	r.AllowedOrigins, r.AllowedAssistants, r.Scopes = cloneLists(rec.AllowedOrigins, rec.AllowedAssistants, rec.Scopes)
 	r.AllowedIPs = slices.Clip(slices.Clone(rec.AllowedIPs))
-	if rec.RateLimit != nil {
-		rl := *rec.RateLimit
-		r.RateLimit = &rl
+	r.ownLimits()
+	return share(r)
+}
+
+// ownLimits gives k copies of what RateLimit and Credits (and its Refill)
+// point to, so that nothing k's previous holder writes there reaches k,
+// and the other way round.
+func (k *Key) ownLimits() {
+	if k.RateLimit != nil {
+		rl := *k.RateLimit
+		k.RateLimit = &rl
 	}
-	if rec.Credits != nil {
-		c := *rec.Credits
+	if k.Credits != nil {
+		c := *k.Credits
 		if c.Refill != nil {
 			rf := *c.Refill
 			c.Refill = &rf
 		}
-		r.Credits = &c
+		k.Credits = &c
 	}
-	return share(r)
 }
 
 // share makes a Shared of rec, which the caller gives up: nothing else may
@@ -65,6 +72,8 @@ func share(rec Record) *Shared {
 	sh.out.origins, sh.out.assistants, sh.out.scopes = cloneLists(sh.out.origins, sh.out.assistants, sh.out.scopes)
 	if len(sh.out.ips) > 0 {
 		sh.out.ips = slices.Clip(slices.Clone(sh.out.ips))
+	} else {
+		sh.out.ips = sh.out.ips[:0:0] // empty, but capped all the same: an append copies
 	}
 	return sh
 }
