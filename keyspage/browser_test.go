@@ -402,3 +402,63 @@ func TestBrowserReportsTrustedTypesViolation(t *testing.T) {
 	require.NotEmpty(t, v)
 	assert.True(t, strings.Contains(strings.Join(v, "\n"), "trusted-types") || strings.Contains(strings.Join(v, "\n"), "require-trusted-types-for"), "%v", v)
 }
+
+// TestBrowserPagingAndEndedSession: a user with more keys than one page
+// sees the first 100, and "Load more" brings the rest; when the session
+// ends while the page is open, the next action says so, with a link to
+// sign in again, and changes nothing.
+func TestBrowserPagingAndEndedSession(t *testing.T) {
+	m, srv := browserServer(t)
+	mux := srv.Config.Handler.(*http.ServeMux)
+	mux.HandleFunc("POST /signout", func(w http.ResponseWriter, _ *http.Request) {
+		http.SetCookie(w, &http.Cookie{Name: "user", Value: "", Path: "/", MaxAge: -1})
+	})
+	ctx := browsertest.New(t)
+	const total = 105
+	var first apikeys.NewKey
+	for i := range total {
+		nk, err := m.Create(context.Background(), apikeys.CreateParams{Type: apikeys.Public, Name: fmt.Sprintf("key %03d", i), UserID: "bob"})
+		require.NoError(t, err)
+		if i == 0 {
+			first = nk // the oldest: on the second page
+		}
+	}
+	rows := func() int {
+		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#keys tbody tr[data-key-id]").length`))
+		require.NoError(t, err)
+		return n
+	}
+	run(t, ctx,
+		chromedp.Navigate(srv.URL+"/signin?user=bob"),
+		chromedp.WaitVisible(css("#load-more")),
+	)
+	assert.Equal(t, 100, rows(), "the first page")
+	run(t, ctx,
+		chromedp.Click(css("#load-more")),
+		chromedp.WaitVisible(css(rowSel(first.ID))),
+		chromedp.WaitNotVisible(css("#load-more")),
+	)
+	assert.Equal(t, total, rows(), "all keys, once each")
+	browsertest.Screenshot(t, ctx, "all-loaded")
+
+	// The session ends (signed out in another tab, say); the page is still
+	// open and its next change is refused.
+	browsertest.AllowErrors(ctx, `status of 401 \(Unauthorized\)`)
+	run(t, ctx,
+		chromedp.Evaluate[chromedp.Void](`fetch("/signout", {method: "POST"}).then(() => true)`, chromedp.EvalAwaitPromise),
+		chromedp.Click(button(first.ID, "disable")),
+		chromedp.WaitVisible(css("#page-error")),
+	)
+	assert.Contains(t, text(t, ctx, "#page-error"), "Your session has ended.")
+	inView, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { const r = document.getElementById("page-error").getBoundingClientRect();
+		return r.top >= 0 && r.bottom <= window.innerHeight; })()`))
+	require.NoError(t, err)
+	assert.True(t, inView, "the message is shown where the user is, not above the fold of a long list")
+	href, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("#page-error a").getAttribute("href")`))
+	require.NoError(t, err)
+	assert.Equal(t, prefix+"/", href, "the link reloads the page, which sends the visitor to sign in")
+	browsertest.Screenshot(t, ctx, "session-ended")
+	k, err := m.Get(context.Background(), "bob", first.ID)
+	require.NoError(t, err)
+	assert.False(t, k.Disabled, "nothing changed")
+}

@@ -55,6 +55,10 @@
       box.append(" ", el("a", { href: window.location.pathname, text: "Reload the page" }), " to sign in again.");
     }
     box.hidden = false;
+    // The action that failed may be far down the list: bring the message
+    // into view (focus scrolls to it; it is role=alert, so it is read out
+    // in any case).
+    box.focus();
   }
 
   function clearPageError() {
