@@ -117,6 +117,7 @@ func RunConfig(t *testing.T, newStore func(t *testing.T) apikeys.Store, cfg Conf
 		{"UpdateKeepsCounters", testUpdateKeepsCounters},
 		{"WindowChangeKeepsCount", testWindowChange},
 		{"ConcurrentSpends", testConcurrentSpends},
+		{"Viewer", testViewer},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

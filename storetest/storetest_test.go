@@ -268,6 +268,12 @@ func TestBrokenStore(t *testing.T) {
 	if flaw == "" {
 		t.Skip("run by TestSuiteCatchesFlaws")
 	}
+	if flaw == "viewer-in-place" {
+		storetest.Run(t, func(*testing.T) apikeys.Store {
+			return &inPlaceViewer{Store: memstore.New(), shared: map[uuid.UUID]*apikeys.Shared{}}
+		})
+		return
+	}
 	storetest.RunConfig(t, func(*testing.T) apikeys.Store { return newBrokenStore(flaw) }, storetest.Config{
 		Reopen: func(_ *testing.T, s apikeys.Store) apikeys.Store { return s.(*brokenStore).reopen() },
 	})
@@ -311,6 +317,8 @@ func TestSuiteCatchesFlaws(t *testing.T) {
 		"spend-ignores-digest":       "SpendWrongDigest",
 		"spend-uses-own-clock":       "SpendMatchesCharge",
 		"refund-any-window":          "Refund",
+		// Issue 17: a Viewer must never change a Shared it handed out.
+		"viewer-in-place": "Viewer",
 	} {
 		t.Run(flaw, func(t *testing.T) {
 			t.Parallel()
@@ -333,4 +341,31 @@ func TestSuiteCatchesFlaws(t *testing.T) {
 func TestMemstorePasses(t *testing.T) {
 	t.Parallel()
 	storetest.Run(t, func(*testing.T) apikeys.Store { return memstore.New() })
+}
+
+// inPlaceViewer is memstore made a Viewer that breaks the contract: it
+// keeps one Shared per record, and writes each change into it in place,
+// under the feet of whoever read it.
+type inPlaceViewer struct {
+	*memstore.Store
+	mu     sync.Mutex
+	shared map[uuid.UUID]*apikeys.Shared
+}
+
+func (s *inPlaceViewer) ViewerOf() apikeys.Store { return s }
+
+func (s *inPlaceViewer) View(ctx context.Context, id uuid.UUID) (*apikeys.Shared, error) {
+	rec, err := s.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sh := s.shared[id]; sh != nil {
+		*sh.Record() = *apikeys.Share(&rec).Record() // the flaw
+		return sh, nil
+	}
+	sh := apikeys.Share(&rec)
+	s.shared[id] = sh
+	return sh, nil
 }
