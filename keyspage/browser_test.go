@@ -123,8 +123,17 @@ func TestBrowserKeysPage(t *testing.T) {
 		chromedp.Click(css("#new-key")),
 		chromedp.WaitVisible(css("#create-dialog")),
 		chromedp.SendKeys(css("#create-name"), "Website widget"),
+	)
+	// An empty origin list means no browser for a private key, any origin
+	// for a public one: the hint says which.
+	run(t, ctx, chromedp.Click(css("#create-key_type-private")))
+	assert.Contains(t, text(t, ctx, "#create-allowed_origins-hint"), "Empty: no browser may use it")
+	run(t, ctx,
 		chromedp.Click(css("#create-key_type-public")),
 		chromedp.WaitVisible(css("#create-add-origin")),
+	)
+	assert.Contains(t, text(t, ctx, "#create-allowed_origins-hint"), "Empty: any origin.")
+	run(t, ctx,
 		chromedp.SendKeys(css("#create-allowed_origins"), "https://ok.example.com\nnot an origin"),
 		chromedp.Click(css("#create-submit")),
 		chromedp.WaitVisible(css("#create-allowed_origins-error")),

@@ -535,6 +535,12 @@
       : (state.editing || {}).key_type;
     const listed = splitLines(form.querySelector("#" + prefix + "-allowed_origins").value).includes(window.location.origin);
     btn.hidden = type !== "public" || listed;
+    // An empty list means opposite things for the two types.
+    const hint = form.querySelector("#" + prefix + "-allowed_origins-hint");
+    if (hint) {
+      hint.textContent = "One per line. Browsers may use the key only from these origins. " +
+        (type === "private" ? "Empty: no browser may use it (right for a server's key)." : "Empty: any origin.");
+    }
   }
 
   function splitLines(s) {
