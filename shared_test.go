@@ -7,35 +7,19 @@ import (
 	"slices"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/keyward/apikeys"
+	"github.com/keyward/apikeys/internal/keytest"
 	"github.com/keyward/apikeys/memstore"
 )
 
-// fullyRestricted creates, through m, a key with every restriction that
-// does not spend (origins, assistants, transient, scopes, addresses, an
-// expiry), and returns its value and a request it admits.
+// fullyRestricted is keytest.FullyRestricted's value and request.
 func fullyRestricted(t testing.TB, m *apikeys.Manager) (string, apikeys.Request) {
 	t.Helper()
-	nk, err := m.Create(context.Background(), apikeys.CreateParams{
-		Type: apikeys.Public, Name: "web", UserID: "user-1",
-		AllowedOrigins:     []string{"https://app.example.com", "https://*.example.org"},
-		AllowedAssistants:  []string{"asst-1", "asst-2", "asst-3"},
-		TransientAssistant: true,
-		Scopes:             []string{"assistants:read", "calls:*"},
-		AllowedIPs:         []string{"10.0.0.0/8", "192.0.2.0/24"},
-		ExpiresAt:          time.Now().Add(24 * time.Hour),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return nk.Value, apikeys.Request{
-		Origin: "https://app.example.com", AssistantID: "asst-3", Transient: true,
-		Scopes: []string{"calls:write"}, ClientIP: netip.MustParseAddr("192.0.2.7"),
-	}
+	nk, req := keytest.FullyRestricted(t, m)
+	return nk.Value, req
 }
 
 // TestAuthorizeResultWritesChangeNothing: the lists of the Key Authorize

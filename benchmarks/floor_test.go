@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"os"
 	"runtime"
 	"slices"
@@ -20,6 +19,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/keyward/apikeys"
+	"github.com/keyward/apikeys/internal/keytest"
 	"github.com/keyward/apikeys/memstore"
 )
 
@@ -83,27 +83,9 @@ func floorTypical(base map[[32]byte]*floorRecord) map[string]*floorRecord {
 	return m
 }
 
-// floorKey creates, through m, the key of the floor benchmarks: every
-// restriction that does not spend (origins, assistants, transient,
-// scopes, addresses, an expiry), and returns it with a request it admits.
+// floorKey creates, through m, the key of the floor benchmarks.
 func floorKey(b *testing.B, m *apikeys.Manager) (apikeys.NewKey, apikeys.Request) {
-	b.Helper()
-	nk, err := m.Create(context.Background(), apikeys.CreateParams{
-		Type: apikeys.Public, Name: "web", UserID: "bench",
-		AllowedOrigins:     []string{"https://app.example.com", "https://*.example.org"},
-		AllowedAssistants:  []string{"asst-1", "asst-2", "asst-3"},
-		TransientAssistant: true,
-		Scopes:             []string{"assistants:read", "calls:*"},
-		AllowedIPs:         []string{"10.0.0.0/8", "192.0.2.0/24"},
-		ExpiresAt:          time.Now().Add(24 * time.Hour),
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	return nk, apikeys.Request{
-		Origin: "https://app.example.com", AssistantID: "asst-3", Transient: true,
-		Scopes: []string{"calls:write"}, ClientIP: netip.MustParseAddr("192.0.2.7"),
-	}
+	return keytest.FullyRestricted(b, m)
 }
 
 // floorSizes: 1,000 and 100,000 keys always; 1,000,000 with
