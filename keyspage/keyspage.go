@@ -52,6 +52,7 @@ import (
 
 	"github.com/keyward/apikeys"
 	"github.com/keyward/apikeys/httpapi"
+	"github.com/keyward/apikeys/internal/envelope"
 )
 
 // Config configures the page. Owner is required; the rest have defaults.
@@ -117,7 +118,6 @@ type page struct {
 	log      *slog.Logger
 	tmpl     *template.Template
 	files    map[string]asset
-	api      http.Handler
 	mux      *http.ServeMux
 }
 
@@ -148,15 +148,12 @@ func New(m *apikeys.Manager, cfg *Config) (http.Handler, error) {
 		strings.ContainsAny(c.Prefix, "{}?# \t") {
 		return nil, fmt.Errorf("keyspage: New: Prefix %q must be a clean path that starts with / and does not end with one", c.Prefix)
 	}
-	if c.SignInURL != "" {
-		if u, err := url.Parse(c.SignInURL); err != nil || u.Scheme != "" && u.Scheme != "https" && u.Scheme != "http" {
-			return nil, fmt.Errorf("keyspage: New: SignInURL %q is not a URL", c.SignInURL)
-		}
+	if c.SignInURL != "" && !webURL(c.SignInURL) {
+		return nil, fmt.Errorf("keyspage: New: SignInURL %q must be a path (/...) or an http(s) URL", c.SignInURL)
 	}
 	for _, l := range c.Links {
-		u, err := url.Parse(l.URL)
-		if l.Label == "" || err != nil || u.Scheme != "" && u.Scheme != "https" && u.Scheme != "http" || u.Scheme == "" && !strings.HasPrefix(l.URL, "/") {
-			return nil, fmt.Errorf("keyspage: New: Links: %q (%q) needs a label and a path or an http(s) URL", l.Label, l.URL)
+		if l.Label == "" || !webURL(l.URL) {
+			return nil, fmt.Errorf("keyspage: New: Links: %q (%q) needs a label and a path (/...) or an http(s) URL", l.Label, l.URL)
 		}
 	}
 	if c.Title == "" {
@@ -195,7 +192,6 @@ func New(m *apikeys.Manager, cfg *Config) (http.Handler, error) {
 		links:    c.Links,
 		maxGrace: c.MaxGracePeriod,
 		log:      c.ErrorLog,
-		api:      api,
 		mux:      http.NewServeMux(),
 	}
 	if err := p.load(); err != nil {
@@ -206,7 +202,22 @@ func New(m *apikeys.Manager, cfg *Config) (http.Handler, error) {
 	p.mux.HandleFunc("GET "+c.Prefix+"/assets/{file}", p.serveAsset)
 	p.mux.Handle(c.Prefix+"/api/", jsonOnly(api))
 	p.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) })
-	return csrf.Handler(p), nil
+	// The headers go on every answer, the cross-origin refusal included.
+	return securityHeaders(csrf.Handler(p.mux)), nil
+}
+
+// webURL reports whether s is an absolute path on this host ("/...", not
+// "//host") or an http(s) URL with a host: what the page may link to.
+func webURL(s string) bool {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return false
+	case u.Scheme == "":
+		return u.Host == "" && strings.HasPrefix(s, "/") && !strings.HasPrefix(s, "/\\")
+	default:
+		return (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
+	}
 }
 
 // load reads the embedded files: the page's template and its assets.
@@ -237,25 +248,25 @@ func (p *page) load() error {
 	return err
 }
 
-func (p *page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "same-origin")
-	h.Set("Cross-Origin-Opener-Policy", "same-origin")
-	h.Set("Cross-Origin-Resource-Policy", "same-origin")
-	if h.Get("Content-Security-Policy") == "" {
-		// Everything but the page itself: nothing to run, nothing to frame.
+// securityHeaders sets what every answer carries: no framing, no
+// sniffing, no cross-origin use; and a Content-Security-Policy that runs
+// nothing, which the page itself replaces with its own.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Cross-Origin-Resource-Policy", "same-origin")
 		h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
-	}
-	p.mux.ServeHTTP(w, r)
+		next.ServeHTTP(w, r)
+	})
 }
 
 // crossOrigin answers a refused cross-origin request in the API's envelope.
 func crossOrigin(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(http.StatusForbidden)
-	_, _ = w.Write([]byte(`{"status":{"code":403,"message":"Forbidden"},"error":"cross-origin request refused: the keys page accepts changes only from its own origin","errors":[]}`))
+	envelope.WriteError(w, http.StatusForbidden, "cross-origin request refused: the keys page accepts changes only from its own origin", nil, nil)
 }
 
 // jsonOnly refuses a POST or PUT whose body is not declared JSON (415),
@@ -268,9 +279,7 @@ func jsonOnly(next http.Handler) http.Handler {
 		if r.Method == http.MethodPost || r.Method == http.MethodPut {
 			mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 			if err != nil || mt != "application/json" {
-				w.Header().Set("Content-Type", "application/json; charset=utf-8")
-				w.WriteHeader(http.StatusUnsupportedMediaType)
-				_, _ = w.Write([]byte(`{"status":{"code":415,"message":"Unsupported Media Type"},"error":"the keys page's API takes Content-Type: application/json","errors":[]}`))
+				envelope.WriteError(w, http.StatusUnsupportedMediaType, "the keys page's API takes Content-Type: application/json", nil, nil)
 				return
 			}
 		}

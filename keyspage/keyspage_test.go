@@ -75,18 +75,22 @@ func TestNewRefusesBadConfig(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = m.Close(context.Background()) })
 	for name, cfg := range map[string]*keyspage.Config{
-		"nil config":         nil,
-		"no owner":           {Prefix: prefix},
-		"relative prefix":    {Prefix: "keys", Owner: sessionUser},
-		"trailing slash":     {Prefix: "/keys/", Owner: sessionUser},
-		"unclean prefix":     {Prefix: "/a/../keys", Owner: sessionUser},
-		"pattern in prefix":  {Prefix: "/{id}", Owner: sessionUser},
-		"bad sign-in url":    {Owner: sessionUser, SignInURL: "javascript:alert(1)"},
-		"bad origin":         {Owner: sessionUser, TrustedOrigins: []string{"not an origin"}},
-		"negative grace":     {Owner: sessionUser, MaxGracePeriod: -1},
-		"script link":        {Owner: sessionUser, Links: []keyspage.Link{{Label: "x", URL: "javascript:alert(1)"}}},
-		"relative link":      {Owner: sessionUser, Links: []keyspage.Link{{Label: "x", URL: "home"}}},
-		"link without label": {Owner: sessionUser, Links: []keyspage.Link{{URL: "/"}}},
+		"nil config":              nil,
+		"no owner":                {Prefix: prefix},
+		"relative prefix":         {Prefix: "keys", Owner: sessionUser},
+		"trailing slash":          {Prefix: "/keys/", Owner: sessionUser},
+		"unclean prefix":          {Prefix: "/a/../keys", Owner: sessionUser},
+		"pattern in prefix":       {Prefix: "/{id}", Owner: sessionUser},
+		"bad sign-in url":         {Owner: sessionUser, SignInURL: "javascript:alert(1)"},
+		"relative sign-in url":    {Owner: sessionUser, SignInURL: "signin"},
+		"other-host sign-in path": {Owner: sessionUser, SignInURL: "//evil.example/signin"},
+		"backslash sign-in path":  {Owner: sessionUser, SignInURL: "/\\evil.example"},
+		"hostless http link":      {Owner: sessionUser, Links: []keyspage.Link{{Label: "x", URL: "http:/home"}}},
+		"bad origin":              {Owner: sessionUser, TrustedOrigins: []string{"not an origin"}},
+		"negative grace":          {Owner: sessionUser, MaxGracePeriod: -1},
+		"script link":             {Owner: sessionUser, Links: []keyspage.Link{{Label: "x", URL: "javascript:alert(1)"}}},
+		"relative link":           {Owner: sessionUser, Links: []keyspage.Link{{Label: "x", URL: "home"}}},
+		"link without label":      {Owner: sessionUser, Links: []keyspage.Link{{URL: "/"}}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -230,6 +234,8 @@ func TestCrossSiteRequestsRefused(t *testing.T) {
 			w := do(t, h, tt.method, tt.target, "alice", tt.body, tt.header...)
 			assert.Equal(t, http.StatusForbidden, w.Code, w.Body.String())
 			assert.Contains(t, w.Body.String(), "cross-origin request refused")
+			assert.Equal(t, "DENY", w.Header().Get("X-Frame-Options"), "the refusal is no frame either")
+			assert.Equal(t, "nosniff", w.Header().Get("X-Content-Type-Options"))
 		})
 	}
 	page, err := m.List(ctx, "alice", apikeys.ListParams{})
