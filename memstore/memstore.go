@@ -201,11 +201,7 @@ func (s *Store) Refund(ctx context.Context, q apikeys.RefundRequest) error {
 	if !ok || sh.Record().Version != q.Version {
 		return nil
 	}
-	next := *sh.Record() // Refund changes only Usage and *Credits:
-	if next.Credits != nil {
-		c := *next.Credits
-		next.Credits = &c
-	}
+	next := clone(sh.Record()) // Refund writes into *Credits: never the stored one's
 	next.Refund(q.Cost, q.WindowStart, q.RefilledAt)
 	s.byID[q.ID] = sh.WithCounters(next.Usage, remaining(&next))
 	return nil

@@ -874,32 +874,6 @@ func (d *decoder) list(field string) []string {
 	return l
 }
 
-// decodeListInto is decodeList, but appends the strings to *arena when it
-// has room for them all, and returns them from there, capped.
-func decodeListInto(arena *[]string, v string) ([]string, error) {
-	a := *arena
-	if n := len(v); n >= 4 && v[:2] == `["` && v[n-2:] == `"]` && !strings.ContainsRune(v, '\\') {
-		start := len(a)
-		rest := v[2 : n-2]
-		for len(a) < cap(a) {
-			i := strings.Index(rest, `","`)
-			if i < 0 {
-				a = append(a, rest)
-				l := a[start:len(a):len(a)]
-				if slices.ContainsFunc(l, func(s string) bool { return strings.ContainsRune(s, '"') }) {
-					break // not what encodeList writes: decodeList decides
-				}
-				*arena = a
-				return l, nil
-			}
-			a = append(a, rest[:i])
-			rest = rest[i+3:]
-		}
-		clear(a[start:]) // no room after all, or a quote: undo
-	}
-	return decodeList(v)
-}
-
 // decodeList decodes a JSON array of strings. encodeList writes it as
 // json.Marshal does, so without a backslash no string holds a quote and
 // splitting at `","` is exact; anything else goes through encoding/json.
@@ -908,6 +882,15 @@ func decodeListInto(arena *[]string, v string) ([]string, error) {
 // Anything but an array is an error, "null" and "" included: a restriction
 // that cannot be read must never read as "none".
 func decodeList(v string) ([]string, error) {
+	var none []string
+	return decodeListInto(&none, v)
+}
+
+// decodeListInto is decodeList, appending the strings of a split list to
+// *arena, and returning them from there, capped: a decoder gives the
+// lists of one record one backing array. An arena without room for them
+// grows as append does, into a new array that only this list uses.
+func decodeListInto(arena *[]string, v string) ([]string, error) {
 	if v == "[]" {
 		return nil, nil
 	}
@@ -915,10 +898,24 @@ func decodeList(v string) ([]string, error) {
 		return nil, fmt.Errorf("%q is not a JSON array", v)
 	}
 	if n := len(v); n >= 4 && v[:2] == `["` && v[n-2:] == `"]` && !strings.ContainsRune(v, '\\') {
-		l := strings.Split(v[2:n-2], `","`)
+		a, start := *arena, len(*arena)
+		for rest := v[2 : n-2]; ; {
+			i := strings.Index(rest, `","`)
+			if i < 0 {
+				a = append(a, rest)
+				break
+			}
+			a = append(a, rest[:i])
+			rest = rest[i+3:]
+		}
+		l := a[start:len(a):len(a)]
 		if !slices.ContainsFunc(l, func(s string) bool { return strings.ContainsRune(s, '"') }) {
+			if cap(a) == cap(*arena) {
+				*arena = a // it had room: the next list goes after this one
+			}
 			return l, nil
 		}
+		clear(l) // a quote: not what encodeList writes, so encoding/json decides
 	}
 	var l []string
 	if err := json.Unmarshal([]byte(v), &l); err != nil {
