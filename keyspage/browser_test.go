@@ -2,7 +2,6 @@ package keyspage_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
-	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -67,21 +65,7 @@ func value(t *testing.T, ctx context.Context, sel string) string {
 	return s
 }
 
-// setValue sets a form control's value as a user's edit would, with an
-// input and a change event.
-func setValue(sel, v string) chromedp.Action[chromedp.Void] {
-	js, _ := json.Marshal([]string{sel, v})
-	return chromedp.Evaluate[chromedp.Void](`((a) => { const e = document.querySelector(a[0]); e.value = a[1];
-		e.dispatchEvent(new Event("input", {bubbles: true})); e.dispatchEvent(new Event("change", {bubbles: true})); })(` + string(js) + `)`)
-}
-
 func css(s string) chromedp.CSS { return chromedp.CSS(s) }
-
-func rowSel(id uuid.UUID) string { return fmt.Sprintf(`tr[data-key-id="%s"]`, id) }
-
-func button(id uuid.UUID, action string) chromedp.CSS {
-	return css(rowSel(id) + fmt.Sprintf(` button[data-action="%s"]`, action))
-}
 
 func TestBrowserKeysPage(t *testing.T) {
 	m, srv := browserServer(t)
@@ -150,7 +134,7 @@ func TestBrowserKeysPage(t *testing.T) {
 
 	// Fixed: the page suggests its own origin.
 	run(t, ctx,
-		setValue("#create-allowed_origins", ""),
+		browsertest.SetValue("#create-allowed_origins", ""),
 		chromedp.Click(css("#create-add-origin")),
 		chromedp.WaitNotVisible(css("#create-add-origin")),
 	)
@@ -187,19 +171,19 @@ func TestBrowserKeysPage(t *testing.T) {
 	run(t, ctx,
 		chromedp.Click(css("#value-done")),
 		chromedp.WaitNotVisible(css("#value-dialog")),
-		chromedp.WaitVisible(css(rowSel(k.ID))),
+		chromedp.WaitVisible(css(browsertest.KeyRow(k.ID))),
 	)
 	require.NoError(t, browsertest.WaitFocus(ctx, "#new-key"))
 	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById("key-value").value === ""`,
 		chromedp.WithPollingTimeout(10*time.Second)))
 	assert.NoError(t, err, "the value stays in the page after its dialog closed")
-	assert.Contains(t, text(t, ctx, rowSel(k.ID)), k.Hint)
+	assert.Contains(t, text(t, ctx, browsertest.KeyRow(k.ID)), k.Hint)
 	shot("created")
 
 	// Edit: a bad IP is refused next to its field, then origins, a rate
 	// limit and credits are saved.
 	run(t, ctx,
-		chromedp.Click(button(k.ID, "edit")),
+		chromedp.Click(browsertest.KeyAction(k.ID, "edit")),
 		chromedp.WaitVisible(css("#edit-dialog")),
 	)
 	assert.Equal(t, "Website widget", value(t, ctx, "#edit-name"))
@@ -210,8 +194,8 @@ func TestBrowserKeysPage(t *testing.T) {
 	)
 	shot("edit-error")
 	run(t, ctx,
-		setValue("#edit-allowed_ips", ""),
-		setValue("#edit-allowed_origins", "https://app.example.com\nhttps://www.example.com"),
+		browsertest.SetValue("#edit-allowed_ips", ""),
+		browsertest.SetValue("#edit-allowed_origins", "https://app.example.com\nhttps://www.example.com"),
 		chromedp.Click(css("#edit-rate_limit")),
 		chromedp.WaitVisible(css("#edit-rate_limit-limit")),
 		chromedp.SendKeys(css("#edit-rate_limit-limit"), "100"),
@@ -231,7 +215,7 @@ func TestBrowserKeysPage(t *testing.T) {
 		chromedp.Click(css("#edit-submit")),
 		chromedp.WaitNotVisible(css("#edit-dialog")),
 	)
-	require.NoError(t, browsertest.WaitFocus(ctx, rowSel(k.ID)+` button[data-action="edit"]`))
+	require.NoError(t, browsertest.WaitFocus(ctx, browsertest.KeyRow(k.ID)+` button[data-action="edit"]`))
 	got, err := m.Get(bg, "alice", k.ID)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"https://app.example.com", "https://www.example.com"}, got.AllowedOrigins)
@@ -242,22 +226,22 @@ func TestBrowserKeysPage(t *testing.T) {
 	assert.EqualValues(t, 500, got.Credits.Remaining)
 	require.NotNil(t, got.Credits.Refill)
 	assert.Equal(t, apikeys.Refill{Amount: 500, IntervalSeconds: 86400}, *got.Credits.Refill)
-	assert.Contains(t, text(t, ctx, rowSel(k.ID)), "100 per minute")
+	assert.Contains(t, text(t, ctx, browsertest.KeyRow(k.ID)), "100 per minute")
 	shot("edited")
 
 	// Disable and enable.
 	run(t, ctx,
-		chromedp.Click(button(k.ID, "disable")),
-		chromedp.WaitVisible(css(rowSel(k.ID)+`[data-enabled="false"] button[data-action="enable"]`)),
-		chromedp.WaitNotPresent(button(k.ID, "disable")),
+		chromedp.Click(browsertest.KeyAction(k.ID, "disable")),
+		chromedp.WaitVisible(css(browsertest.KeyRow(k.ID)+`[data-enabled="false"] button[data-action="enable"]`)),
+		chromedp.WaitNotPresent(browsertest.KeyAction(k.ID, "disable")),
 	)
 	got, err = m.Get(bg, "alice", k.ID)
 	require.NoError(t, err)
 	assert.True(t, got.Disabled)
 	shot("disabled")
 	run(t, ctx,
-		chromedp.Click(button(k.ID, "enable")),
-		chromedp.WaitVisible(css(rowSel(k.ID)+`[data-enabled="true"] button[data-action="disable"]`)),
+		chromedp.Click(browsertest.KeyAction(k.ID, "enable")),
+		chromedp.WaitVisible(css(browsertest.KeyRow(k.ID)+`[data-enabled="true"] button[data-action="disable"]`)),
 	)
 	got, err = m.Get(bg, "alice", k.ID)
 	require.NoError(t, err)
@@ -265,7 +249,7 @@ func TestBrowserKeysPage(t *testing.T) {
 
 	// Rotate with one hour of grace: a new value, the old key retiring.
 	run(t, ctx,
-		chromedp.Click(button(k.ID, "rotate")),
+		chromedp.Click(browsertest.KeyAction(k.ID, "rotate")),
 		chromedp.WaitVisible(css("#rotate-dialog")),
 	)
 	assert.Contains(t, text(t, ctx, "#rotate-dialog"), "Website widget")
@@ -274,7 +258,7 @@ func TestBrowserKeysPage(t *testing.T) {
 	assert.Equal(t, []string{"0", "3600", "86400", "604800", "2592000"}, graces)
 	shot("rotate")
 	run(t, ctx,
-		setValue("#rotate-grace", "3600"),
+		browsertest.SetValue("#rotate-grace", "3600"),
 		chromedp.Click(css("#rotate-confirm")),
 		chromedp.WaitVisible(css("#value-dialog")),
 	)
@@ -294,15 +278,15 @@ func TestBrowserKeysPage(t *testing.T) {
 	run(t, ctx,
 		chromedp.Click(css("#value-done")),
 		chromedp.WaitNotVisible(css("#value-dialog")),
-		chromedp.WaitVisible(css(rowSel(k.ID)+`[data-status="retiring"]`)),
-		chromedp.WaitVisible(css(rowSel(successor))),
+		chromedp.WaitVisible(css(browsertest.KeyRow(k.ID)+`[data-status="retiring"]`)),
+		chromedp.WaitVisible(css(browsertest.KeyRow(successor))),
 	)
-	require.NoError(t, browsertest.WaitFocus(ctx, rowSel(successor)+` button[data-action="edit"]`))
+	require.NoError(t, browsertest.WaitFocus(ctx, browsertest.KeyRow(successor)+` button[data-action="edit"]`))
 	shot("rotated")
 
 	// Delete, confirmed: the row goes and so does the key.
 	run(t, ctx,
-		chromedp.Click(button(successor, "delete")),
+		chromedp.Click(browsertest.KeyAction(successor, "delete")),
 		chromedp.WaitVisible(css("#delete-dialog")),
 	)
 	assert.Contains(t, text(t, ctx, "#delete-name"), "Website widget")
@@ -310,12 +294,12 @@ func TestBrowserKeysPage(t *testing.T) {
 	run(t, ctx,
 		chromedp.Click(css("#delete-confirm")),
 		chromedp.WaitNotVisible(css("#delete-dialog")),
-		chromedp.WaitNotPresent(css(rowSel(successor))),
+		chromedp.WaitNotPresent(css(browsertest.KeyRow(successor))),
 	)
 	_, err = m.Get(bg, "alice", successor)
 	assert.ErrorIs(t, err, apikeys.ErrNotFound)
 	run(t, ctx,
-		chromedp.Click(button(k.ID, "delete")),
+		chromedp.Click(browsertest.KeyAction(k.ID, "delete")),
 		chromedp.WaitVisible(css("#delete-dialog")),
 		chromedp.Click(css("#delete-confirm")),
 		chromedp.WaitVisible(css("#no-keys")),
@@ -444,7 +428,7 @@ func TestBrowserPagingAndEndedSession(t *testing.T) {
 	assert.Equal(t, 100, rows(), "the first page")
 	run(t, ctx,
 		chromedp.Click(css("#load-more")),
-		chromedp.WaitVisible(css(rowSel(first.ID))),
+		chromedp.WaitVisible(css(browsertest.KeyRow(first.ID))),
 		chromedp.WaitNotVisible(css("#load-more")),
 	)
 	assert.Equal(t, total, rows(), "all keys, once each")
@@ -455,7 +439,7 @@ func TestBrowserPagingAndEndedSession(t *testing.T) {
 	browsertest.AllowErrors(ctx, `status of 401 \(Unauthorized\)`)
 	run(t, ctx,
 		chromedp.Evaluate[chromedp.Void](`fetch("/signout", {method: "POST"}).then(() => true)`, chromedp.EvalAwaitPromise),
-		chromedp.Click(button(first.ID, "disable")),
+		chromedp.Click(browsertest.KeyAction(first.ID, "disable")),
 		chromedp.WaitVisible(css("#page-error")),
 	)
 	assert.Contains(t, text(t, ctx, "#page-error"), "Your session has ended.")

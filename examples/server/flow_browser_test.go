@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -71,26 +70,12 @@ func (b *flowBrowser) poll(expr, msg string) {
 	require.NoError(b.t, err, msg)
 }
 
-// flowSetValue sets a form control's value as a user's edit would, with an
-// input and a change event.
-func flowSetValue(sel, v string) chromedp.Action[chromedp.Void] {
-	js, _ := json.Marshal([]string{sel, v})
-	return chromedp.Evaluate[chromedp.Void](`((a) => { const e = document.querySelector(a[0]); e.value = a[1];
-		e.dispatchEvent(new Event("input", {bubbles: true})); e.dispatchEvent(new Event("change", {bubbles: true})); })(` + string(js) + `)`)
-}
-
-func flowRow(id uuid.UUID) string { return fmt.Sprintf(`tr[data-key-id="%s"]`, id) }
-
-func flowButton(id uuid.UUID, action string) chromedp.CSS {
-	return chromedp.CSS(flowRow(id) + fmt.Sprintf(` button[data-action="%s"]`, action))
-}
-
 // keysPage opens the API-keys page and waits for its list of keys.
 func (b *flowBrowser) keysPage(id uuid.UUID) {
 	b.t.Helper()
 	b.run(
 		chromedp.Navigate(b.url+keysPrefix+"/"),
-		chromedp.WaitVisible(chromedp.CSS(flowRow(id))),
+		chromedp.WaitVisible(chromedp.CSS(browsertest.KeyRow(id))),
 	)
 }
 
@@ -109,7 +94,7 @@ func (b *flowBrowser) webCall(key string) string {
 		chromedp.Click(chromedp.CSS("details.panel summary")),
 		chromedp.WaitVisible(chromedp.CSS("#key")),
 		chromedp.SendKeys(chromedp.CSS("#key"), key),
-		flowSetValue("#assistant", "asst-demo"),
+		browsertest.SetValue("#assistant", "asst-demo"),
 	)
 	require.Equal(b.t, key, b.value("#key"))
 	b.run(chromedp.Click(chromedp.CSS("#go")))
@@ -217,7 +202,7 @@ func TestBrowserWholeFlow(t *testing.T) {
 	b.run(
 		chromedp.Click(chromedp.CSS("#value-done")),
 		chromedp.WaitNotVisible(chromedp.CSS("#value-dialog")),
-		chromedp.WaitVisible(chromedp.CSS(flowRow(k.ID))),
+		chromedp.WaitVisible(chromedp.CSS(browsertest.KeyRow(k.ID))),
 	)
 	b.shot("created")
 
@@ -231,11 +216,11 @@ func TestBrowserWholeFlow(t *testing.T) {
 	// this page is refused, naming the origin restriction.
 	b.keysPage(k.ID)
 	b.run(
-		chromedp.Click(flowButton(k.ID, "edit")),
+		chromedp.Click(browsertest.KeyAction(k.ID, "edit")),
 		chromedp.WaitVisible(chromedp.CSS("#edit-dialog")),
 	)
 	assert.Equal(t, srv.URL, b.value("#edit-allowed_origins"))
-	b.run(flowSetValue("#edit-allowed_origins", "https://elsewhere.example"))
+	b.run(browsertest.SetValue("#edit-allowed_origins", "https://elsewhere.example"))
 	b.shot("edit-origins")
 	b.run(
 		chromedp.Click(chromedp.CSS("#edit-submit")),
@@ -244,7 +229,7 @@ func TestBrowserWholeFlow(t *testing.T) {
 	got, err := m.Get(bg, "alice", k.ID)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"https://elsewhere.example"}, got.AllowedOrigins)
-	assert.Contains(t, b.text(flowRow(k.ID)), "https://elsewhere.example")
+	assert.Contains(t, b.text(browsertest.KeyRow(k.ID)), "https://elsewhere.example")
 	b.shot("edited-origins")
 	out = b.webCall(v1)
 	requireStatus(t, 403, out)
@@ -254,9 +239,9 @@ func TestBrowserWholeFlow(t *testing.T) {
 	// 5. This page's origin back; disabled: 401; enabled again: allowed.
 	b.keysPage(k.ID)
 	b.run(
-		chromedp.Click(flowButton(k.ID, "edit")),
+		chromedp.Click(browsertest.KeyAction(k.ID, "edit")),
 		chromedp.WaitVisible(chromedp.CSS("#edit-dialog")),
-		flowSetValue("#edit-allowed_origins", srv.URL),
+		browsertest.SetValue("#edit-allowed_origins", srv.URL),
 		chromedp.Click(chromedp.CSS("#edit-submit")),
 		chromedp.WaitNotVisible(chromedp.CSS("#edit-dialog")),
 	)
@@ -264,8 +249,8 @@ func TestBrowserWholeFlow(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{srv.URL}, got.AllowedOrigins)
 	b.run(
-		chromedp.Click(flowButton(k.ID, "disable")),
-		chromedp.WaitVisible(chromedp.CSS(flowRow(k.ID)+`[data-enabled="false"] button[data-action="enable"]`)),
+		chromedp.Click(browsertest.KeyAction(k.ID, "disable")),
+		chromedp.WaitVisible(chromedp.CSS(browsertest.KeyRow(k.ID)+`[data-enabled="false"] button[data-action="enable"]`)),
 	)
 	got, err = m.Get(bg, "alice", k.ID)
 	require.NoError(t, err)
@@ -276,8 +261,8 @@ func TestBrowserWholeFlow(t *testing.T) {
 	b.shot("webcall-disabled")
 	b.keysPage(k.ID)
 	b.run(
-		chromedp.Click(flowButton(k.ID, "enable")),
-		chromedp.WaitVisible(chromedp.CSS(flowRow(k.ID)+`[data-enabled="true"] button[data-action="disable"]`)),
+		chromedp.Click(browsertest.KeyAction(k.ID, "enable")),
+		chromedp.WaitVisible(chromedp.CSS(browsertest.KeyRow(k.ID)+`[data-enabled="true"] button[data-action="disable"]`)),
 	)
 	got, err = m.Get(bg, "alice", k.ID)
 	require.NoError(t, err)
@@ -291,9 +276,9 @@ func TestBrowserWholeFlow(t *testing.T) {
 	// once, the new one allowed.
 	b.keysPage(k.ID)
 	b.run(
-		chromedp.Click(flowButton(k.ID, "rotate")),
+		chromedp.Click(browsertest.KeyAction(k.ID, "rotate")),
 		chromedp.WaitVisible(chromedp.CSS("#rotate-dialog")),
-		flowSetValue("#rotate-grace", "0"),
+		browsertest.SetValue("#rotate-grace", "0"),
 	)
 	assert.Contains(t, b.text("#rotate-dialog"), "Web widget")
 	b.shot("rotate")
@@ -316,9 +301,9 @@ func TestBrowserWholeFlow(t *testing.T) {
 	b.run(
 		chromedp.Click(chromedp.CSS("#value-done")),
 		chromedp.WaitNotVisible(chromedp.CSS("#value-dialog")),
-		chromedp.WaitVisible(chromedp.CSS(flowRow(successor))),
+		chromedp.WaitVisible(chromedp.CSS(browsertest.KeyRow(successor))),
 		// With no grace the old key is deleted, its row with it.
-		chromedp.WaitNotPresent(chromedp.CSS(flowRow(k.ID))),
+		chromedp.WaitNotPresent(chromedp.CSS(browsertest.KeyRow(k.ID))),
 	)
 	_, err = m.Get(bg, "alice", k.ID)
 	assert.ErrorIs(t, err, apikeys.ErrNotFound, "the old key after a rotation with no grace")
@@ -333,7 +318,7 @@ func TestBrowserWholeFlow(t *testing.T) {
 	// 7. Deleted, confirmed: the row goes, and so do the key and its calls.
 	b.keysPage(successor)
 	b.run(
-		chromedp.Click(flowButton(successor, "delete")),
+		chromedp.Click(browsertest.KeyAction(successor, "delete")),
 		chromedp.WaitVisible(chromedp.CSS("#delete-dialog")),
 	)
 	assert.Contains(t, b.text("#delete-name"), "Web widget")
@@ -341,7 +326,7 @@ func TestBrowserWholeFlow(t *testing.T) {
 	b.run(
 		chromedp.Click(chromedp.CSS("#delete-confirm")),
 		chromedp.WaitNotVisible(chromedp.CSS("#delete-dialog")),
-		chromedp.WaitNotPresent(chromedp.CSS(flowRow(successor))),
+		chromedp.WaitNotPresent(chromedp.CSS(browsertest.KeyRow(successor))),
 	)
 	b.poll(`document.getElementById("status").textContent.startsWith("Deleted")`, "the deletion was not announced")
 	_, err = m.Get(bg, "alice", successor)
