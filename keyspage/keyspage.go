@@ -46,6 +46,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -109,16 +110,14 @@ const pageCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-sr
 	"require-trusted-types-for 'script'; trusted-types 'none'"
 
 type page struct {
-	prefix   string
-	owner    func(*http.Request) (httpapi.Owner, error)
-	signIn   string
-	title    string
-	links    []Link
-	maxGrace time.Duration
-	log      *slog.Logger
-	tmpl     *template.Template
-	files    map[string]asset
-	mux      *http.ServeMux
+	prefix string
+	owner  func(*http.Request) (httpapi.Owner, error)
+	signIn string
+	index  indexData // what every rendering shows but the user
+	log    *slog.Logger
+	tmpl   *template.Template
+	files  map[string]asset
+	mux    *http.ServeMux
 }
 
 // asset is one embedded file, with what serving it needs.
@@ -185,14 +184,18 @@ func New(m *apikeys.Manager, cfg *Config) (http.Handler, error) {
 	}
 	csrf.SetDenyHandler(http.HandlerFunc(crossOrigin))
 	p := &page{
-		prefix:   c.Prefix,
-		owner:    c.Owner,
-		signIn:   c.SignInURL,
-		title:    c.Title,
-		links:    c.Links,
-		maxGrace: c.MaxGracePeriod,
-		log:      c.ErrorLog,
-		mux:      http.NewServeMux(),
+		prefix: c.Prefix,
+		owner:  c.Owner,
+		signIn: c.SignInURL,
+		index: indexData{
+			Title:    c.Title,
+			API:      c.Prefix + "/api/api_keys",
+			Assets:   c.Prefix + "/assets/",
+			MaxGrace: strconv.FormatInt(int64(c.MaxGracePeriod/time.Second), 10),
+			Links:    slices.Clone(c.Links),
+		},
+		log: c.ErrorLog,
+		mux: http.NewServeMux(),
 	}
 	if err := p.load(); err != nil {
 		return nil, err
@@ -301,20 +304,13 @@ func (p *page) serveIndex(w http.ResponseWriter, r *http.Request) {
 		p.notSignedIn(w, r)
 		return
 	}
-	user := o.UserEmail
-	if user == "" {
-		user = o.UserID
+	d := p.index
+	d.User = o.UserEmail
+	if d.User == "" {
+		d.User = o.UserID
 	}
 	var buf bytes.Buffer
-	err = p.tmpl.Execute(&buf, indexData{
-		Title:    p.title,
-		User:     user,
-		API:      p.prefix + "/api/api_keys",
-		Assets:   p.prefix + "/assets/",
-		MaxGrace: strconv.FormatInt(int64(p.maxGrace/time.Second), 10),
-		Links:    p.links,
-	})
-	if err != nil {
+	if err := p.tmpl.Execute(&buf, d); err != nil {
 		p.log.ErrorContext(r.Context(), "keyspage: rendering the page", "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -169,6 +170,20 @@ func TestPageHasNoInlineCode(t *testing.T) {
 	}
 	assert.Equal(t, 1, scripts)
 	assert.Equal(t, 1, styles)
+}
+
+// TestPageMaxGrace: the page offers grace periods up to the handler's.
+func TestPageMaxGrace(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		grace time.Duration
+		want  string
+	}{{0, "2592000"}, {time.Hour, "3600"}} {
+		_, h := newPage(t, &keyspage.Config{Prefix: prefix, Owner: sessionUser, MaxGracePeriod: tt.grace})
+		w := do(t, h, "GET", prefix+"/", "alice", "")
+		require.Equal(t, http.StatusOK, w.Code)
+		assert.Contains(t, w.Body.String(), `data-max-grace="`+tt.want+`"`, tt.grace)
+	}
 }
 
 func TestPageEscapesUser(t *testing.T) {
