@@ -558,7 +558,7 @@ func TestBrowserPageToken(t *testing.T) {
 	require.NoError(t, err)
 	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)), []string{"demo"})
 	require.NoError(t, err)
-	require.NoError(t, bootstrapKeys(t.Context(), m, "demo", io.Discard))
+	require.NoError(t, bootstrapKeys(t.Context(), m, []string{"demo"}, io.Discard))
 
 	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
 	defer cancel()

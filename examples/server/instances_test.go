@@ -387,7 +387,7 @@ func inProcessInstances(t *testing.T, user string) []instance {
 		inst := instance{base: srv.URL}
 		if i == 0 {
 			var out bytes.Buffer
-			require.NoError(t, bootstrapKeys(t.Context(), m, user, &out))
+			require.NoError(t, bootstrapKeys(t.Context(), m, []string{user}, &out))
 			found := regexp.MustCompile(`: (ak_sk_\w+)`).FindStringSubmatch(out.String())
 			require.NotNil(t, found, out.String())
 			inst.key = found[1]

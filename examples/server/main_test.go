@@ -261,7 +261,7 @@ func fixedClockDemo(t *testing.T) (base, bootstrap string) {
 	h, err := newHandler(m, slog.New(slog.NewTextHandler(io.Discard, nil)), []string{"demo"})
 	require.NoError(t, err)
 	var out bytes.Buffer
-	require.NoError(t, bootstrapKeys(t.Context(), m, "demo", &out))
+	require.NoError(t, bootstrapKeys(t.Context(), m, []string{"demo"}, &out))
 	found := regexp.MustCompile(`bootstrap private key for demo: (ak_sk_\w+)`).FindStringSubmatch(out.String())
 	require.NotNil(t, found, out.String())
 	srv := httptest.NewServer(h)
@@ -568,7 +568,7 @@ func TestDemoTokenNoBootstrapKey(t *testing.T) {
 	assert.Equal(t, http.StatusServiceUnavailable, res.StatusCode, body)
 	assert.Contains(t, body["error"], `user demo: the signed-in user has no usable private key named "bootstrap"`)
 
-	require.NoError(t, bootstrapKeys(t.Context(), m, "demo", io.Discard))
+	require.NoError(t, bootstrapKeys(t.Context(), m, []string{"demo"}, io.Discard))
 	page, err := m.List(t.Context(), "demo", apikeys.ListParams{})
 	require.NoError(t, err)
 	require.Len(t, page.Keys, 1)
@@ -694,4 +694,21 @@ func TestTokenKeyEnv(t *testing.T) {
 	assert.Equal(t, http.StatusCreated, res.StatusCode, body)
 	_, _, err := startRun(t, "-addr", "127.0.0.1:0", "-token-key", "bad")
 	require.Error(t, err, "a bad -token-key is refused even with the variable set")
+}
+
+// TestBootstrapUserNames: every -bootstrap user gets a key, and one the
+// demo's sign-in will not take is told so, rather than silently missing
+// from the sign-in page.
+func TestBootstrapUserNames(t *testing.T) {
+	t.Parallel()
+	m, err := apikeys.New(memstore.New(), nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = m.Close(context.Background()) })
+	var out strings.Builder
+	require.NoError(t, bootstrapKeys(t.Context(), m, []string{"Alice", "bob"}, &out))
+	assert.Contains(t, out.String(), "note: user Alice cannot sign in to the demo's pages")
+	assert.NotContains(t, out.String(), "note: user bob")
+	for _, user := range []string{"Alice", "bob"} {
+		assert.Contains(t, out.String(), "bootstrap private key for "+user+": ak_sk_")
+	}
 }
