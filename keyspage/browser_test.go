@@ -442,7 +442,7 @@ func TestBrowserPagingAndEndedSession(t *testing.T) {
 		chromedp.Click(browsertest.KeyAction(first.ID, "disable")),
 		chromedp.WaitVisible(css("#page-error")),
 	)
-	assert.Contains(t, text(t, ctx, "#page-error"), "Your session has ended.")
+	assert.Equal(t, "Your session has ended. Reload the page to sign in again.", text(t, ctx, "#page-error"), "said once")
 	inView, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { const r = document.getElementById("page-error").getBoundingClientRect();
 		return r.top >= 0 && r.bottom <= window.innerHeight; })()`))
 	require.NoError(t, err)

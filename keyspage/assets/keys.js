@@ -133,6 +133,17 @@
     }
   }
 
+  // pageFailure shows an error of an action outside the dialogs (loading,
+  // enabling, disabling) at the top of the page: for an ended session, with
+  // the link to sign in again.
+  function pageFailure(err, what) {
+    if (err instanceof APIError && err.status === 401) {
+      showPageError("Your session has ended.", true);
+      return;
+    }
+    showPageError((what ? what + " " : "") + commonMessage(err), false);
+  }
+
   // ---- formatting --------------------------------------------------------
 
   const dateFmt = new Intl.DateTimeFormat(undefined, { dateStyle: "medium" });
@@ -223,7 +234,7 @@
       render();
     } catch (err) {
       $("loading").hidden = true;
-      showPageError(err.status === 401 ? "Your session has ended." : "Could not load your keys. " + commonMessage(err), err.status === 401);
+      pageFailure(err, "Could not load your keys.");
     }
   }
 
@@ -242,7 +253,7 @@
       render();
       announce("Loaded more keys.");
     } catch (err) {
-      showPageError(commonMessage(err), err.status === 401);
+      pageFailure(err);
     } finally {
       btn.disabled = false;
     }
@@ -889,7 +900,7 @@
       announce((res.data.name || "The key") + (enabled ? " is enabled." : " is disabled."));
     } catch (err) {
       busy(btn, false);
-      showPageError(commonMessage(err), err.status === 401);
+      pageFailure(err);
     }
   }
 
