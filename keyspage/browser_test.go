@@ -455,3 +455,53 @@ func TestBrowserPagingAndEndedSession(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, k.Disabled, "nothing changed")
 }
+
+// TestBrowserEditSendsOnlyChanges: saving the edit dialog sends only the
+// members the user changed. A rename must not set the credits again to
+// what the page showed when it loaded, undoing what the key spent since;
+// saving with no change writes nothing.
+func TestBrowserEditSendsOnlyChanges(t *testing.T) {
+	m, srv := browserServer(t)
+	ctx := browsertest.New(t)
+	bg := context.Background()
+	nk, err := m.Create(bg, apikeys.CreateParams{Type: apikeys.Public, Name: "budget", UserID: "carol",
+		Credits: &apikeys.Credits{Remaining: 5, Refill: &apikeys.Refill{Amount: 5, IntervalSeconds: 86400}}})
+	require.NoError(t, err)
+	run(t, ctx,
+		chromedp.Navigate(srv.URL+"/signin?user=carol"),
+		chromedp.WaitVisible(css(browsertest.KeyRow(nk.ID))),
+	)
+	// The page shows 5 credits; the key spends 2 meanwhile.
+	for range 2 {
+		_, err := m.Authorize(bg, nk.Value, apikeys.Request{})
+		require.NoError(t, err)
+	}
+	before, err := m.Get(bg, "carol", nk.ID)
+	require.NoError(t, err)
+	require.Equal(t, int64(3), before.Credits.Remaining)
+
+	// Saved unchanged: nothing is written.
+	run(t, ctx,
+		chromedp.Click(browsertest.KeyAction(nk.ID, "edit")),
+		chromedp.WaitVisible(css("#edit-dialog")),
+		chromedp.Click(css("#edit-submit")),
+		chromedp.WaitNotVisible(css("#edit-dialog")),
+	)
+	got, err := m.Get(bg, "carol", nk.ID)
+	require.NoError(t, err)
+	assert.True(t, before.UpdatedAt.Equal(got.UpdatedAt), "an unchanged form wrote the key")
+
+	// Renamed: only the name changes.
+	run(t, ctx,
+		chromedp.Click(browsertest.KeyAction(nk.ID, "edit")),
+		chromedp.WaitVisible(css("#edit-dialog")),
+		browsertest.SetValue("#edit-name", "renamed"),
+		chromedp.Click(css("#edit-submit")),
+		chromedp.WaitNotVisible(css("#edit-dialog")),
+	)
+	got, err = m.Get(bg, "carol", nk.ID)
+	require.NoError(t, err)
+	assert.Equal(t, "renamed", got.Name)
+	assert.Equal(t, int64(3), got.Credits.Remaining, "the rename set the credits back to what the page showed")
+	assert.Equal(t, before.Usage.RefilledAt, got.Usage.RefilledAt, "the rename restarted the refill")
+}

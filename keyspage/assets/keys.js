@@ -13,7 +13,7 @@
   const MAX_GRACE = Number(app.dataset.maxGrace || "0");
   const $ = (id) => document.getElementById(id);
 
-  const state = { keys: [], cursor: "", hasMore: false, editing: null, target: null };
+  const state = { keys: [], cursor: "", hasMore: false, editing: null, unedited: null, target: null };
 
   // ---- small DOM helpers -------------------------------------------------
 
@@ -855,6 +855,13 @@
     state.editing = k;
     clearErrors(editForm, "edit");
     fill(editForm, "edit", k);
+    // The form as filled, read as a request would be: saving sends only
+    // what differs from it. An update is partial, and sending a member
+    // unchanged is not a no-op: credits would be set again (spends since
+    // the page loaded undone, the refill restarted), and an expiry re-sent
+    // without its seconds, or refused if it has passed.
+    state.unedited = read(editForm, "edit");
+    clearErrors(editForm, "edit");
     $("edit-sub").textContent = (k.key_type === "public" ? "Public key " : "Private key ") + (k.hint || "");
     openDialog($("edit-dialog"), opener);
     $("edit-name").focus();
@@ -868,6 +875,18 @@
     }
     const body = read(editForm, "edit");
     if (!body) {
+      return;
+    }
+    if (state.unedited) {
+      for (const [name, v] of Object.entries(state.unedited)) {
+        if (JSON.stringify(body[name]) === JSON.stringify(v)) {
+          delete body[name];
+        }
+      }
+    }
+    if (Object.keys(body).length === 0) {
+      closeDialog($("edit-dialog"));
+      announce("No changes to save.");
       return;
     }
     const btn = $("edit-submit");
