@@ -875,8 +875,9 @@ func (d *decoder) list(field string) []string {
 }
 
 // decodeList decodes a JSON array of strings. encodeList writes it as
-// json.Marshal does, so without a backslash no string holds a quote and
-// splitting at `","` is exact; anything else goes through encoding/json.
+// json.Marshal does, so in printable ASCII without a backslash no string
+// holds a quote and splitting at `","` is exact; anything else goes
+// through encoding/json.
 // (This is on the authorization path; the split is several times faster.)
 //
 // Anything but an array is an error, "null" and "" included: a restriction
@@ -897,7 +898,7 @@ func decodeListInto(arena *[]string, v string) ([]string, error) {
 	if t := strings.TrimSpace(v); t == "" || t[0] != '[' {
 		return nil, fmt.Errorf("%q is not a JSON array", v)
 	}
-	if n := len(v); n >= 4 && v[:2] == `["` && v[n-2:] == `"]` && !strings.ContainsRune(v, '\\') {
+	if n := len(v); n >= 4 && v[:2] == `["` && v[n-2:] == `"]` && splittable(v) {
 		a, start := *arena, len(*arena)
 		for rest := v[2 : n-2]; ; {
 			i := strings.Index(rest, `","`)
@@ -921,7 +922,22 @@ func decodeListInto(arena *[]string, v string) ([]string, error) {
 	if err := json.Unmarshal([]byte(v), &l); err != nil {
 		return nil, err
 	}
-	return l, nil
+	return slices.Clip(l), nil
+}
+
+// splittable reports whether v holds only printable ASCII and no
+// backslash, as every list encodeList writes of validated values does, so
+// that no string in it holds a quote (an escape) and splitting is exact.
+// Anything else (escapes; control characters, which JSON refuses inside
+// strings; bytes that are not UTF-8, which it replaces) is left to
+// encoding/json.
+func splittable(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < 0x20 || c > 0x7e || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // touchScriptSrc sets last_used_at if the record exists and the new time is

@@ -530,7 +530,7 @@ func TestRecordKeyOf(t *testing.T) {
 // exactly as encoding/json decodes them (anything but an array an error),
 // and never let one list reach another.
 func TestDecodeListInto(t *testing.T) {
-	for _, v := range []string{`[]`, `[""]`, `["a"]`, `["a","b"]`, `["a\"b","c"]`, `["a","b\\"]`, `["x","y","z"]`, `["a" ,"b"]`, `["a"",""b"]`, `[1]`, `null`, ``, `["a","b"`} {
+	for _, v := range []string{`[]`, `[""]`, `["a"]`, `["a","b"]`, `["a\"b","c"]`, `["a","b\\"]`, `["x","y","z"]`, `["a" ,"b"]`, `["a"",""b"]`, "[\"a\x01\"]", "[\"\xff\"]", `[1]`, `null`, ``, `["a","b"`} {
 		var want []string
 		wantErr := json.Unmarshal([]byte(v), &want)
 		if tr := strings.TrimSpace(v); tr == "" || tr[0] != '[' {
@@ -550,4 +550,31 @@ func TestDecodeListInto(t *testing.T) {
 			}
 		}
 	}
+}
+
+// FuzzDecodeList: the list decoder of the authorization path, split fast
+// path and arena included, agrees with encoding/json on every input, and
+// refuses whatever is not an array.
+func FuzzDecodeList(f *testing.F) {
+	for _, v := range []string{`[]`, `[""]`, `["a","b"]`, `["a\"b","c"]`, `["a"",""b"]`, `["a" ,"b"]`, `null`, ``, ` []`, `[1]`} {
+		f.Add(v, uint8(2))
+	}
+	f.Fuzz(func(t *testing.T, v string, room uint8) {
+		var want []string
+		wantErr := json.Unmarshal([]byte(v), &want)
+		if tr := strings.TrimSpace(v); tr == "" || tr[0] != '[' {
+			wantErr = errors.New("not an array")
+		}
+		if len(want) == 0 || wantErr != nil {
+			want = nil
+		}
+		arena := make([]string, 1, 1+int(room%8))
+		got, err := decodeListInto(&arena, v)
+		if (err == nil) != (wantErr == nil) || !slices.Equal(got, want) {
+			t.Fatalf("decodeListInto(%q) = %q, %v; encoding/json: %q, %v", v, got, err, want, wantErr)
+		}
+		if cap(got) != len(got) {
+			t.Fatalf("decodeListInto(%q): not capped", v)
+		}
+	})
 }
